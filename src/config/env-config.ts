@@ -1,0 +1,67 @@
+import { invalidEnv } from '../errors.ts'
+import { overCapacityPolicies, type OverCapacityPolicy } from '../machine/lifecycle-names.ts'
+
+/** The reference service's configuration: read from the environment once, validated, frozen. */
+export interface ServiceConfig {
+  readonly port: number
+  readonly host: string
+  readonly maxConcurrency: number
+  readonly drainTimeoutMs: number
+  readonly shutdownDelayMs: number
+  readonly overCapacity: OverCapacityPolicy
+  readonly logLevel: LogLevel
+  readonly startupMs: number
+}
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof logLevels)[number]
+
+/** One row per variable: the README's configuration table is checked against this list. */
+export const envVariables = {
+  PORT: { default: '8000', describe: 'port to listen on; must equal cerebrium.toml `port` and the Dockerfile EXPOSE' },
+  HOST: { default: '0.0.0.0', describe: 'address to bind' },
+  MAX_CONCURRENCY: { default: '1', describe: 'in-flight requests at which /ready reports at_capacity; must equal `replica_concurrency`' },
+  DRAIN_TIMEOUT_MS: { default: '30000', describe: 'longest the drain may take before remaining requests are abandoned (exit 1)' },
+  SHUTDOWN_DELAY_MS: { default: '0', describe: 'not-ready-but-serving time after SIGTERM, before the listener closes (Kubernetes: 5000-10000)' },
+  OVER_CAPACITY: { default: 'admit', describe: '`admit` serves requests beyond MAX_CONCURRENCY; `reject` answers them 503 with Retry-After' },
+  LOG_LEVEL: { default: 'info', describe: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+  STARTUP_MS: { default: '0', describe: 'simulated startup work before the service is ready (to watch `starting`)' },
+} as const
+
+export type EnvVariable = keyof typeof envVariables
+
+// 2^31 - 1: the longest delay a Node timer honours.
+const maxTimerMs = 2_147_483_647
+
+export function readEnvConfig(env: NodeJS.ProcessEnv): ServiceConfig {
+  const get = (name: EnvVariable): string => env[name] ?? envVariables[name].default
+  return Object.freeze({
+    port: integer('PORT', get('PORT'), 0, 65_535),
+    host: nonEmpty('HOST', get('HOST')),
+    maxConcurrency: integer('MAX_CONCURRENCY', get('MAX_CONCURRENCY'), 1, 1_000_000),
+    drainTimeoutMs: integer('DRAIN_TIMEOUT_MS', get('DRAIN_TIMEOUT_MS'), 1, maxTimerMs),
+    shutdownDelayMs: integer('SHUTDOWN_DELAY_MS', get('SHUTDOWN_DELAY_MS'), 0, maxTimerMs),
+    overCapacity: oneOf('OVER_CAPACITY', get('OVER_CAPACITY'), overCapacityPolicies),
+    logLevel: oneOf('LOG_LEVEL', get('LOG_LEVEL'), logLevels),
+    startupMs: integer('STARTUP_MS', get('STARTUP_MS'), 0, maxTimerMs),
+  })
+}
+
+// Digits only: "1e3", " 5", "5ms", "0x10" and "" are mistakes, not numbers to guess at.
+function integer(name: EnvVariable, raw: string, min: number, max: number): number {
+  const expected = `an integer from ${min} to ${max}`
+  if (!/^(0|[1-9][0-9]*)$/.test(raw)) throw invalidEnv(name, raw, expected)
+  const value = Number(raw)
+  if (value < min || value > max) throw invalidEnv(name, raw, expected)
+  return value
+}
+
+function nonEmpty(name: EnvVariable, raw: string): string {
+  if (raw.trim() === '') throw invalidEnv(name, raw, 'a non-empty host name or address')
+  return raw
+}
+
+function oneOf<T extends string>(name: EnvVariable, raw: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(raw)) throw invalidEnv(name, raw, `one of ${allowed.join(', ')}`)
+  return raw as T
+}

@@ -1,0 +1,36 @@
+import type { ServerResponse } from 'node:http'
+import type { onRequestHookHandler } from 'fastify'
+import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
+import { admissionOf } from '../machine/snapshot-views.ts'
+import type { RequestLedger } from '../machine/request-ledger.ts'
+import { sendRejection } from './rejection.ts'
+
+/**
+ * The per-request hot path: one snapshot read, one set insert, one listener.
+ * The response's `close` event fires exactly once whether it finished, was
+ * aborted by the client, or its socket was destroyed, and the ledger ignores a
+ * second release, so the in-flight count cannot drift.
+ */
+export function admissionHook(
+  getSnapshot: () => LifecycleSnapshot,
+  ledger: RequestLedger<ServerResponse>,
+  retryAfterSeconds: number,
+): onRequestHookHandler {
+  function release(this: ServerResponse): void {
+    ledger.end(this, this.writableFinished)
+  }
+
+  return function admit(_request, reply, done) {
+    const snapshot = getSnapshot()
+    const reason = admissionOf(snapshot)
+    if (reason === null) {
+      const res = reply.raw
+      ledger.begin(res)
+      res.on('close', release)
+      done()
+      return
+    }
+    ledger.reject(reason)
+    sendRejection(reply, reason, snapshot, retryAfterSeconds)
+  }
+}

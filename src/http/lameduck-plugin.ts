@@ -1,0 +1,166 @@
+import type { ServerResponse } from 'node:http'
+import type { FastifyInstance, FastifyPluginCallback, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { createActor } from 'xstate'
+import { LameduckError } from '../errors.ts'
+import { lifecycleMachine, startupActor } from '../machine/lifecycle-machine.ts'
+import type { RequestLedger } from '../machine/request-ledger.ts'
+import { exitCodeOf, type LifecycleSnapshot, type Readiness, readinessOf } from '../machine/snapshot-views.ts'
+import { listenForSignals } from '../process/signal-listeners.ts'
+import { type LifecycleActor, type LifecycleStreams, lifecycleStreams, whenStopped } from '../streams/lifecycle-streams.ts'
+import { admissionHook } from './admission-hook.ts'
+import { destroyRemainingConnections, stopAccepting } from './connection-drain.ts'
+import { lifecycleFields, logTransitions } from './lifecycle-log.ts'
+import { type LameduckOptions, type ResolvedOptions, resolveOptions } from './plugin-options.ts'
+import { isProbeRoute, registerProbeRoutes } from './probe-routes.ts'
+
+/** What `fastify.lameduck` gives an application. */
+export interface Lameduck extends LifecycleStreams {
+  /** The lifecycle actor: the single source of truth. */
+  readonly actor: LifecycleActor
+  readonly options: ResolvedOptions
+  /** Readiness as `/ready` would answer it now. */
+  readiness(): Readiness
+  /** Starts the drain as a signal would (a second call forces the stop). */
+  shutdown(reason?: string): void
+  /** Resolves with the final snapshot once stopped and the server is closed. */
+  finished(): Promise<LifecycleSnapshot>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    lameduck: Lameduck
+  }
+}
+
+const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOptions, done) => {
+  const options = resolveOptions(rawOptions)
+  if (fastify.hasDecorator('lameduck')) {
+    done(new LameduckError('LAMEDUCK_ALREADY_REGISTERED', 'lameduck is already registered on this Fastify instance'))
+    return
+  }
+
+  const machine = lifecycleMachine.provide({
+    actions: {
+      stopAccepting: ({ context }) => stopAccepting(fastify.server, context.requests as RequestLedger<ServerResponse>),
+    },
+    ...(options.startup ? { actors: { startup: startupActor(options.startup) } } : {}),
+  })
+  const actor: LifecycleActor = createActor(machine, {
+    input: {
+      maxConcurrency: options.maxConcurrency,
+      drainTimeoutMs: options.drainTimeoutMs,
+      shutdownDelayMs: options.shutdownDelayMs,
+      overCapacity: options.overCapacity,
+    },
+  })
+  const getSnapshot = () => actor.getSnapshot()
+  const ledger = getSnapshot().context.requests as RequestLedger<ServerResponse>
+  const streams = lifecycleStreams(actor)
+  const admit = admissionHook(getSnapshot, ledger, options.retryAfterSeconds)
+
+  // Every route but the probes counts as work. A route-level hook costs nothing on the probes.
+  fastify.addHook('onRoute', (route) => {
+    if (isProbeRoute(route.config)) return
+    route.onRequest = prependHook(admit, route.onRequest)
+  })
+  registerProbeRoutes(fastify, options.probes, getSnapshot)
+
+  let removeSignalListeners = () => {}
+  const onSignal = (signal: string) => {
+    if (actor.getSnapshot().status === 'active') actor.send({ type: 'signal.received', signal })
+    else {
+      // Stopped already and still closing: a further signal means "now".
+      fastify.log.warn({ signal }, 'lifecycle: signal after stop, exiting now')
+      options.exit?.(1)
+    }
+  }
+
+  const finishedPromise = whenStopped(streams).then((snapshot) => finish(fastify, snapshot, options, () => removeSignalListeners()))
+
+  const api: Lameduck = {
+    actor,
+    options,
+    ...streams,
+    readiness: () => readinessOf(actor.getSnapshot()),
+    shutdown: (reason = 'shutdown') => onSignal(reason),
+    finished: () => finishedPromise,
+  }
+  fastify.decorate('lameduck', api)
+
+  fastify.addHook('onReady', (hookDone) => {
+    logTransitions(streams.snapshot$, fastify.log)
+    actor.start()
+    removeSignalListeners = listenForSignals(options.signals, onSignal)
+    hookDone()
+  })
+
+  // fastify.close() called by the application rather than by a signal: stop at once, no drain.
+  fastify.addHook('onClose', (_instance, hookDone) => {
+    removeSignalListeners()
+    if (actor.getSnapshot().status === 'active') actor.stop()
+    hookDone()
+  })
+
+  done()
+}
+
+/** After `stopped`: cut what is left, close Fastify (its onClose hooks), then exit with the lifecycle's code. */
+async function finish(
+  fastify: FastifyInstance,
+  snapshot: LifecycleSnapshot,
+  options: ResolvedOptions,
+  removeSignalListeners: () => void,
+): Promise<LifecycleSnapshot> {
+  if (snapshot.status !== 'done') {
+    // Stopped by fastify.close() or failed: there is no drain outcome to act on.
+    if (snapshot.status === 'error') fastify.log.error({ err: snapshot.error }, 'lifecycle: machine failed')
+    removeSignalListeners()
+    return snapshot
+  }
+  let code = exitCodeOf(snapshot) ?? 1
+  destroyRemainingConnections(fastify.server)
+  if (snapshot.context.outcome === 'forced') {
+    // The operator asked for "now": do not wait on onClose hooks.
+    fastify.close().catch(() => {})
+  } else {
+    const closed = await closeWithin(fastify, options.closeTimeoutMs)
+    if (closed !== true) {
+      code = 1
+      fastify.log.error({ ...lifecycleFields(snapshot), reason: closed }, 'lifecycle: closing the server failed')
+    }
+  }
+  removeSignalListeners()
+  options.exit?.(code)
+  return snapshot
+}
+
+async function closeWithin(fastify: FastifyInstance, ms: number): Promise<true | string> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`onClose hooks still running after ${ms} ms`), ms)
+    timer.unref()
+  })
+  try {
+    return await Promise.race([fastify.close().then(() => true as const), timeout])
+  } catch (error) {
+    return `onClose hook failed: ${error instanceof Error ? error.message : String(error)}`
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function prependHook(
+  hook: onRequestHookHandler,
+  existing: onRequestHookHandler | onRequestHookHandler[] | undefined,
+): onRequestHookHandler | onRequestHookHandler[] {
+  if (existing === undefined) return hook
+  return [hook, ...(Array.isArray(existing) ? existing : [existing])]
+}
+
+export const lameduck = fp(lameduckPlugin, {
+  fastify: '5.x',
+  name: 'lameduck',
+})
+
+export default lameduck

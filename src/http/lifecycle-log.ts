@@ -1,0 +1,42 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Observable, Subscription } from 'rxjs'
+import { distinctUntilChanged, map } from 'rxjs'
+import { drainPhaseOf, exitCodeOf, type LifecycleSnapshot, stateOf } from '../machine/snapshot-views.ts'
+
+/** `starting`, `running`, `draining.delay`, `draining.drain`, `stopped`: the granularity we log at. */
+export function phaseName(snapshot: LifecycleSnapshot): string {
+  const phase = drainPhaseOf(snapshot)
+  return phase ? `${stateOf(snapshot)}.${phase}` : stateOf(snapshot)
+}
+
+export function lifecycleFields(snapshot: LifecycleSnapshot) {
+  const { context } = snapshot
+  const counts = context.requests.counts()
+  return {
+    lifecycle: phaseName(snapshot),
+    in_flight: counts.inFlight,
+    max_concurrency: counts.maxConcurrency,
+    completed: counts.completed,
+    aborted: counts.aborted,
+    rejected: counts.rejected,
+    abandoned: counts.abandoned,
+    ...(context.signals.length ? { signals: context.signals } : {}),
+    ...(context.outcome ? { outcome: context.outcome, exit_code: exitCodeOf(snapshot) } : {}),
+    ...(context.error ? { error: context.error } : {}),
+  }
+}
+
+/** Logs each lifecycle transition exactly once, with the counts at that moment. */
+export function logTransitions(snapshot$: Observable<LifecycleSnapshot>, log: FastifyBaseLogger): Subscription {
+  return snapshot$
+    .pipe(
+      map((snapshot) => ({ snapshot, phase: phaseName(snapshot) })),
+      distinctUntilChanged((a, b) => a.phase === b.phase),
+    )
+    .subscribe(({ snapshot, phase }) => {
+      const fields = lifecycleFields(snapshot)
+      const failed = exitCodeOf(snapshot) ?? 0
+      if (failed) log.error(fields, `lifecycle: ${phase} (${snapshot.context.outcome})`)
+      else log.info(fields, `lifecycle: ${phase}`)
+    })
+}

@@ -1,0 +1,140 @@
+import { schemaCheck } from '../config/schema-check.ts'
+import { invalidOption } from '../errors.ts'
+import type { StartupWork } from '../machine/lifecycle-machine.ts'
+import { overCapacityPolicies, type OverCapacityPolicy } from '../machine/lifecycle-names.ts'
+import { exitProcess } from '../process/exit-process.ts'
+
+export interface LameduckOptions {
+  /** In-flight requests at which `/ready` reports `at_capacity`. Match Cerebrium's `replica_concurrency`. Default 1. */
+  maxConcurrency?: number
+  /** Longest the drain proper may take before remaining requests are abandoned. Default 30000. */
+  drainTimeoutMs?: number
+  /** Not-ready-but-serving time after the signal (Kubernetes' endpoint race). Default 0. */
+  shutdownDelayMs?: number
+  /** `admit` (default): serve and report at capacity. `reject`: answer 503 with Retry-After. */
+  overCapacity?: OverCapacityPolicy
+  /** Seconds put in Retry-After on a 503. Default 1. */
+  retryAfterSeconds?: number
+  /** Probe paths; `false` leaves a probe out. Defaults `/health` and `/ready`. */
+  probes?: { health?: string | false; ready?: string | false }
+  /** Signals that start the drain; `false` installs no handlers (drive it with `lameduck.shutdown()`). */
+  signals?: NodeJS.Signals[] | false
+  /** Work that must succeed before the service is ready. Receives an AbortSignal fired if a signal stops startup. */
+  startup?: StartupWork
+  /** How long `fastify.close()` (your onClose hooks) may take after the drain before exit anyway. Default 5000. */
+  closeTimeoutMs?: number
+  /** Called once with the exit code when the lifecycle has stopped and the server is closed. Default: end the process; `false`: do nothing. */
+  exit?: ((code: number) => void) | false
+}
+
+export interface ResolvedOptions {
+  readonly maxConcurrency: number
+  readonly drainTimeoutMs: number
+  readonly shutdownDelayMs: number
+  readonly overCapacity: OverCapacityPolicy
+  readonly retryAfterSeconds: number
+  readonly probes: { readonly health: string | false; readonly ready: string | false }
+  readonly signals: readonly NodeJS.Signals[]
+  readonly startup: StartupWork | null
+  readonly closeTimeoutMs: number
+  readonly exit: ((code: number) => void) | null
+}
+
+export const defaultOptions = {
+  maxConcurrency: 1,
+  drainTimeoutMs: 30_000,
+  shutdownDelayMs: 0,
+  overCapacity: 'admit',
+  retryAfterSeconds: 1,
+  closeTimeoutMs: 5_000,
+} as const
+
+// 24 days: the largest delay a Node timer honours (2^31 - 1 ms).
+const maxTimerMs = 2_147_483_647
+
+interface DataOptions {
+  maxConcurrency?: number
+  drainTimeoutMs?: number
+  shutdownDelayMs?: number
+  overCapacity?: OverCapacityPolicy
+  retryAfterSeconds?: number
+  probes?: { health?: string | false; ready?: string | false }
+  signals?: string[] | false
+  closeTimeoutMs?: number
+}
+
+const probePath = {
+  anyOf: [
+    { type: 'string', pattern: '^/[^\\s?#]*$', minLength: 1, maxLength: 200 },
+    { type: 'boolean', const: false },
+  ],
+} as const
+
+// Options are optional, but a present option must be valid: `null` is not "use the default".
+const dataSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    maxConcurrency: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    drainTimeoutMs: { type: 'integer', minimum: 1, maximum: maxTimerMs },
+    shutdownDelayMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+    overCapacity: { type: 'string', enum: [...overCapacityPolicies] },
+    retryAfterSeconds: { type: 'integer', minimum: 0, maximum: 86_400 },
+    probes: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        health: { ...probePath } as never,
+        ready: { ...probePath } as never,
+      },
+    },
+    signals: {
+      anyOf: [
+        { type: 'array', items: { type: 'string', pattern: '^SIG[A-Z0-9]+$' }, minItems: 1 },
+        { type: 'boolean', const: false },
+      ],
+    },
+    closeTimeoutMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+  },
+} as const
+
+const checkData = schemaCheck(dataSchema)
+
+/** Validates the plugin's options once, at registration, and freezes the result. */
+export function resolveOptions(input: unknown): ResolvedOptions {
+  const raw: Record<string, unknown> = input == null ? {} : (input as Record<string, unknown>)
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw invalidOption('(options)', input, 'an object')
+  // Fastify adds its own keys to plugin options; they are not ours to judge.
+  const { startup, exit, prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...data } = raw
+  const problem = checkData(data)
+  if (problem) throw invalidOption(problem.field, problem.value, problem.expected)
+  if (startup !== undefined && typeof startup !== 'function') {
+    throw invalidOption('startup', startup, 'a function (signal) => Promise<void>')
+  }
+  if (exit !== undefined && exit !== false && typeof exit !== 'function') {
+    throw invalidOption('exit', exit, 'a function (code) => void, or false')
+  }
+  const d = data as DataOptions
+  const probes = {
+    health: d.probes?.health ?? '/health',
+    ready: d.probes?.ready ?? '/ready',
+  }
+  if (probes.health !== false && probes.health === probes.ready) {
+    throw invalidOption('probes.ready', probes.ready, 'a path different from probes.health')
+  }
+  return Object.freeze({
+    maxConcurrency: d.maxConcurrency ?? defaultOptions.maxConcurrency,
+    drainTimeoutMs: d.drainTimeoutMs ?? defaultOptions.drainTimeoutMs,
+    shutdownDelayMs: d.shutdownDelayMs ?? defaultOptions.shutdownDelayMs,
+    overCapacity: d.overCapacity ?? defaultOptions.overCapacity,
+    retryAfterSeconds: d.retryAfterSeconds ?? defaultOptions.retryAfterSeconds,
+    probes: Object.freeze(probes),
+    signals: Object.freeze(
+      d.signals === false ? [] : ((d.signals ?? ['SIGTERM', 'SIGINT']) as NodeJS.Signals[]),
+    ),
+    startup: (startup as StartupWork | undefined) ?? null,
+    closeTimeoutMs: d.closeTimeoutMs ?? defaultOptions.closeTimeoutMs,
+    exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? exitProcess),
+  })
+}
+

@@ -1,0 +1,50 @@
+import type { FastifyInstance } from 'fastify'
+import { readinessOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
+
+/** Route config marking lameduck's probes: they are never counted as work nor rejected. */
+export const probeRouteConfig = { lameduck: 'probe' } as const
+
+export function isProbeRoute(config: unknown): boolean {
+  return (config as { lameduck?: unknown } | undefined)?.lameduck === probeRouteConfig.lameduck
+}
+
+const probeReplySchema = {
+  200: {
+    type: 'object',
+    properties: {
+      status: { type: 'string' },
+      active_requests: { type: 'integer' },
+      max_concurrency: { type: 'integer' },
+    },
+  },
+} as const
+
+export function registerProbeRoutes(
+  fastify: FastifyInstance,
+  paths: { health: string | false; ready: string | false },
+  getSnapshot: () => LifecycleSnapshot,
+): void {
+  // Probes run every few hundred milliseconds: log them only when something is wrong.
+  const common = { config: probeRouteConfig, logLevel: 'warn' } as const
+
+  if (paths.health !== false) {
+    // Liveness: the process is up and its event loop turns. It stays 200 through
+    // the drain, or the platform would restart a replica mid-drain.
+    fastify.get(paths.health, common, async (_request, reply) => {
+      reply.header('cache-control', 'no-store')
+      return { status: 'healthy' }
+    })
+  }
+
+  if (paths.ready !== false) {
+    fastify.get(paths.ready, { ...common, schema: { response: { ...probeReplySchema, 503: probeReplySchema[200] } } }, async (_request, reply) => {
+      const readiness = readinessOf(getSnapshot())
+      reply.code(readiness.ready ? 200 : 503).header('cache-control', 'no-store')
+      return {
+        status: readiness.status,
+        active_requests: readiness.activeRequests,
+        max_concurrency: readiness.maxConcurrency,
+      }
+    })
+  }
+}

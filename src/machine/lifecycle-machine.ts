@@ -1,0 +1,188 @@
+import { assign, fromCallback, fromPromise, setup } from 'xstate'
+import type { DrainPhase, LifecycleState, OverCapacityPolicy, StopOutcome } from './lifecycle-names.ts'
+import { RequestLedger } from './request-ledger.ts'
+
+export interface LifecycleSettings {
+  /** In-flight requests at which the service reports `at_capacity`. */
+  readonly maxConcurrency: number
+  /** Longest the drain proper may take before remaining work is abandoned. */
+  readonly drainTimeoutMs: number
+  /** Not-ready-but-serving time after the signal, before the listener closes. */
+  readonly shutdownDelayMs: number
+  /** What happens to a request arriving at capacity. */
+  readonly overCapacity: OverCapacityPolicy
+}
+
+export interface LifecycleInput extends LifecycleSettings {
+  /** Wall clock for the timeline; tests pass a simulated one. */
+  readonly now?: () => number
+}
+
+export interface LifecycleTimeline {
+  createdAt: number
+  readyAt: number | null
+  signalAt: number | null
+  drainStartedAt: number | null
+  stoppedAt: number | null
+}
+
+export interface LifecycleContext {
+  readonly settings: LifecycleSettings
+  readonly requests: RequestLedger
+  readonly now: () => number
+  timeline: LifecycleTimeline
+  /** The signal that started the drain, then the one that forced it, if any. */
+  signals: string[]
+  inFlightAtSignal: number | null
+  outcome: StopOutcome | null
+  error: string | null
+}
+
+export type LifecycleEvent =
+  | { type: 'signal.received'; signal: string }
+  | { type: 'requests.idle' }
+
+/** Startup work: resolves when the service can take traffic. Aborted if a signal stops the service first. */
+export type StartupWork = (signal: AbortSignal) => Promise<void>
+
+/** Wraps startup work as the `startup` actor; its AbortSignal fires if the actor is stopped first. */
+export const startupActor = (work: StartupWork) => fromPromise<void>(({ signal }) => work(signal))
+
+const errorMessage = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error)
+
+export const lifecycleMachine = setup({
+  types: {
+    context: {} as LifecycleContext,
+    events: {} as LifecycleEvent,
+    input: {} as LifecycleInput,
+  },
+  actors: {
+    // The service's startup work; the HTTP layer provides the real one with `startupActor()`.
+    startup: startupActor(async () => {}),
+    // Only alive during the drain proper: the ledger's "in-flight reached zero" edge becomes an event.
+    watchIdle: fromCallback<LifecycleEvent, RequestLedger>(({ input, sendBack }) =>
+      input.subscribe((edge) => {
+        if (edge === 'idle') sendBack({ type: 'requests.idle' })
+      }),
+    ),
+  },
+  guards: {
+    isIdle: ({ context }) => context.requests.inFlight === 0,
+    hasNoShutdownDelay: ({ context }) => context.settings.shutdownDelayMs <= 0,
+  },
+  delays: {
+    shutdownDelay: ({ context }) => context.settings.shutdownDelayMs,
+    drainTimeout: ({ context }) => context.settings.drainTimeoutMs,
+  },
+  actions: {
+    recordReady: assign({
+      timeline: ({ context }) => ({ ...context.timeline, readyAt: context.now() }),
+    }),
+    recordStartupFailure: assign({
+      outcome: 'startup_failed',
+      error: ({ event }) => errorMessage((event as { error?: unknown }).error),
+    }),
+    recordInterruptedStartup: assign({
+      outcome: 'interrupted',
+      signals: ({ context, event }) =>
+        event.type === 'signal.received' ? [...context.signals, event.signal] : context.signals,
+    }),
+    recordSignal: assign({
+      signals: ({ context, event }) =>
+        event.type === 'signal.received' ? [...context.signals, event.signal] : context.signals,
+      inFlightAtSignal: ({ context }) => context.requests.inFlight,
+      timeline: ({ context }) => ({ ...context.timeline, signalAt: context.now() }),
+    }),
+    recordDrainStarted: assign({
+      timeline: ({ context }) => ({ ...context.timeline, drainStartedAt: context.now() }),
+    }),
+    recordDrained: assign({ outcome: 'drained' }),
+    abandonAtDeadline: assign(({ context }) => {
+      context.requests.abandon()
+      return { outcome: 'timed_out' as const }
+    }),
+    abandonOnSecondSignal: assign(({ context, event }) => {
+      context.requests.abandon()
+      return {
+        outcome: 'forced' as const,
+        signals: event.type === 'signal.received' ? [...context.signals, event.signal] : context.signals,
+      }
+    }),
+    recordStopped: assign({
+      timeline: ({ context }) => ({ ...context.timeline, stoppedAt: context.now() }),
+    }),
+    // Effects the HTTP layer provides (machine.provide); the pure machine only names the moment.
+    stopAccepting: () => {},
+  },
+}).createMachine({
+  id: 'lifecycle',
+  initial: 'starting',
+  context: ({ input }) => {
+    const now = input.now ?? Date.now
+    return {
+      settings: Object.freeze({
+        maxConcurrency: input.maxConcurrency,
+        drainTimeoutMs: input.drainTimeoutMs,
+        shutdownDelayMs: input.shutdownDelayMs,
+        overCapacity: input.overCapacity,
+      }),
+      requests: new RequestLedger(input.maxConcurrency),
+      now,
+      timeline: { createdAt: now(), readyAt: null, signalAt: null, drainStartedAt: null, stoppedAt: null },
+      signals: [],
+      inFlightAtSignal: null,
+      outcome: null,
+      error: null,
+    }
+  },
+  states: {
+    starting: {
+      invoke: {
+        src: 'startup',
+        onDone: { target: 'running', actions: 'recordReady' },
+        onError: { target: 'stopped', actions: 'recordStartupFailure' },
+      },
+      on: {
+        // Nothing is in flight yet: stop at once rather than finish starting up.
+        'signal.received': { target: 'stopped', actions: 'recordInterruptedStartup' },
+      },
+    },
+    running: {
+      on: {
+        'signal.received': { target: 'draining', actions: 'recordSignal' },
+      },
+    },
+    draining: {
+      initial: 'delay',
+      on: {
+        // A second signal means "now": abandon what is left.
+        'signal.received': { target: 'stopped', actions: 'abandonOnSecondSignal' },
+      },
+      states: {
+        delay: {
+          always: { guard: 'hasNoShutdownDelay', target: 'drain' },
+          after: { shutdownDelay: 'drain' },
+        },
+        drain: {
+          entry: ['recordDrainStarted', 'stopAccepting'],
+          always: { guard: 'isIdle', target: '#lifecycle.stopped', actions: 'recordDrained' },
+          invoke: { src: 'watchIdle', input: ({ context }) => context.requests },
+          on: {
+            'requests.idle': { guard: 'isIdle', target: '#lifecycle.stopped', actions: 'recordDrained' },
+          },
+          after: {
+            drainTimeout: { target: '#lifecycle.stopped', actions: 'abandonAtDeadline' },
+          },
+        },
+      },
+    },
+    stopped: {
+      type: 'final',
+      entry: 'recordStopped',
+    },
+  },
+})
+
+export type LifecycleMachine = typeof lifecycleMachine
+export type { DrainPhase, LifecycleState }

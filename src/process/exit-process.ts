@@ -1,0 +1,17 @@
+/**
+ * Ends the process with `code` the gentle way: set the exit code and let the
+ * event loop empty, so buffered logs and exporters flush. If something still
+ * holds the loop open after `backstopMs`, say what it is and exit anyway:
+ * the platform would SIGKILL us later, and losing the exit code helps no one.
+ */
+export function exitProcess(code: number, backstopMs = 1_000): void {
+  process.exitCode = code
+  const backstop = setTimeout(() => {
+    const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'Timeout')
+    process.stderr.write(
+      `${JSON.stringify({ level: 40, time: Date.now(), msg: 'lameduck: event loop still busy after stop, exiting anyway', left })}\n`,
+    )
+    process.exit(code)
+  }, backstopMs)
+  backstop.unref()
+}
