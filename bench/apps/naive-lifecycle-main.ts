@@ -1,0 +1,35 @@
+import type { onRequestHookHandler } from 'fastify'
+import { createActor } from 'xstate'
+import { readEnvConfig } from '../../src/config/env-config.ts'
+import { naiveLifecycleMachine } from '../lifecycle/naive-machine.ts'
+import { buildBaselineService } from './baseline-service.ts'
+
+// The baseline plus the naive lifecycle (two XState events and a matches() per request),
+// hooked on POST /hello like lameduck's admission hook: the HTTP half of the design comparison.
+const config = readEnvConfig(process.env)
+const actor = createActor(naiveLifecycleMachine, {
+  input: { maxConcurrency: config.maxConcurrency, shutdownDelayMs: config.shutdownDelayMs },
+}).start()
+
+const finished = () => actor.send({ type: 'request.finished' })
+const admit: onRequestHookHandler = (_request, reply, done) => {
+  actor.send({ type: 'request.started' })
+  const snapshot = actor.getSnapshot()
+  if (snapshot.matches('running') || snapshot.matches({ draining: 'delay' })) {
+    reply.raw.once('close', finished)
+    done()
+    return
+  }
+  finished()
+  reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'draining' })
+}
+
+const app = buildBaselineService(config)
+app.addHook('onRoute', (route) => {
+  if (route.url === '/hello') route.onRequest = admit
+})
+process.once('SIGTERM', () => {
+  actor.send({ type: 'signal.received' })
+  void app.close()
+})
+await app.listen({ port: config.port, host: config.host })

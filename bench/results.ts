@@ -1,0 +1,54 @@
+import type { InFlightTrial, ReadyTrial, StartTrial } from './lifecycle-trials.ts'
+import type { LoadResult, LoadSettings } from './load/run-wrk.ts'
+import type { SinkCounts } from './otlp-sink.ts'
+import type { Variant } from './variants.ts'
+
+export interface LoadRound {
+  readonly load: LoadResult
+  /** Highest VmRSS sampled during the round, MB. */
+  readonly loadRssMb: number
+  /** What the OTLP sink received during the round. */
+  readonly sink: SinkCounts
+}
+
+export interface VariantResults {
+  readonly variant: Variant
+  /** Why it was skipped, or null. */
+  readonly skipped: string | null
+  readonly rounds: LoadRound[]
+  /** VmHWM of the long-running server after all rounds, MB. */
+  peakRssMb: number
+  readonly starts: StartTrial[]
+  readonly inFlight: InFlightTrial[]
+  readonly ready: ReadyTrial[]
+  /** Anything that went wrong in a trial, said once. */
+  readonly problems: string[]
+}
+
+export interface MicroResult {
+  readonly requestsPerRound: number
+  readonly rounds: number
+  readonly ledgerNs: number
+  readonly naiveNs: number
+}
+
+export interface RunInfo {
+  readonly date: string
+  readonly node: string
+  readonly cpu: string
+  readonly cores: number
+  readonly loadavg: string
+  readonly python: string | null
+  readonly load: LoadSettings
+  readonly rounds: number
+  readonly warmupSeconds: number
+  readonly loadCommand: string
+  readonly elapsedSeconds: number
+}
+
+export interface BenchResults {
+  readonly info: RunInfo
+  readonly variants: VariantResults[]
+  readonly micro: MicroResult | null
+  readonly parity: string[]
+}

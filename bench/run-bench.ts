@@ -1,0 +1,254 @@
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { lifecycleTrials } from './lifecycle-trials.ts'
+import { type LoadSettings, runWrk, wrkCommand, wrkMissing } from './load/run-wrk.ts'
+import { startOtlpSink } from './otlp-sink.ts'
+import { designSection, environmentLines, figuresOf, goalsOf, goalTable, mainTable } from './report.ts'
+import type { BenchResults, LoadRound, MicroResult, VariantResults } from './results.ts'
+import { freePort, launch, memoryOf, type ServerProcess, stop, waitFor200 } from './server-process.ts'
+import { rotate } from './stats.ts'
+import { pythonVersions, type Variant, variants } from './variants.ts'
+
+/**
+ * `npm run bench`: every variant served side by side, loaded in alternating rounds by wrk
+ * in its own process, then lifecycle trials on fresh processes, then the lifecycle-design
+ * micro benchmark. Prints the tables and writes docs/benchmarks.md.
+ * Environment (for short trial runs): BENCH_ROUNDS, BENCH_DURATION (s), BENCH_CONNECTIONS,
+ * BENCH_WARMUP (s), BENCH_VARIANTS (comma-separated ids; the doc is then not written).
+ */
+const env = process.env
+const int = (name: string, fallback: number) => {
+  const raw = env[name]
+  if (raw === undefined) return fallback
+  if (!/^[0-9]+$/.test(raw)) throw new Error(`${name} must be a whole number; received ${JSON.stringify(raw)}`)
+  return Number(raw)
+}
+const rounds = int('BENCH_ROUNDS', 3)
+const warmupSeconds = int('BENCH_WARMUP', 3)
+const load: LoadSettings = { connections: int('BENCH_CONNECTIONS', 32), threads: 1, durationSeconds: int('BENCH_DURATION', 8), timeoutSeconds: 5 }
+const only = env.BENCH_VARIANTS?.split(',').map((s) => s.trim()).filter(Boolean)
+const docPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
+const findingsPath = fileURLToPath(new URL('./findings.md', import.meta.url))
+
+const log = (line: string) => process.stdout.write(`${line}\n`)
+const began = performance.now()
+
+const missingWrk = wrkMissing()
+if (missingWrk) {
+  process.stderr.write(`bench: ${missingWrk}\n`)
+  process.exit(1)
+}
+if (only) {
+  const unknown = only.filter((id) => !variants.some((v) => v.id === id))
+  if (unknown.length) throw new Error(`BENCH_VARIANTS: unknown ${unknown.join(', ')}; known: ${variants.map((v) => v.id).join(', ')}`)
+}
+
+const sink = await startOtlpSink()
+const chosen = variants.filter((v) => !only || only.includes(v.id))
+const results: VariantResults[] = chosen.map((variant) => ({
+  variant,
+  skipped: variant.unavailable(),
+  rounds: [],
+  peakRssMb: Number.NaN,
+  starts: [],
+  inFlight: [],
+  ready: [],
+  problems: [],
+}))
+for (const r of results) if (r.skipped) log(`skip ${r.variant.id}: ${r.skipped}`)
+const active = results.filter((r) => r.skipped === null)
+
+const specFor = (variant: Variant, port: number, shutdownDelayMs: number) =>
+  variant.launch({ port, sinkUrl: sink.url, shutdownDelayMs: variant.hasShutdownDelay ? shutdownDelayMs : 0 })
+
+// 1. Every variant up, side by side, for the load rounds.
+const servers = new Map<string, ServerProcess>()
+const parity: string[] = []
+let micro: MicroResult | null = null
+try {
+  for (const r of active) {
+    const port = await freePort()
+    const server = launch(specFor(r.variant, port, 0), port)
+    servers.set(r.variant.id, server)
+    await waitFor200(server, `${server.origin}${r.variant.readyPath}`, 20_000)
+    log(`up   ${r.variant.id} (pid ${server.pid}) at ${server.origin}`)
+  }
+
+  // 2. Same route, same validation: the answers to the same bodies must be the same.
+  await checkParity(active, servers, parity)
+
+  // 3. Warm-up, then alternating rounds.
+  for (const r of active) {
+    await runWrk(`${(servers.get(r.variant.id) as ServerProcess).origin}/hello`, { ...load, durationSeconds: warmupSeconds })
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const r of rotate(active, round)) {
+      const server = servers.get(r.variant.id) as ServerProcess
+      r.rounds.push(await loadRound(server))
+      const last = r.rounds.at(-1) as LoadRound
+      log(
+        `load round ${round + 1}/${rounds} ${r.variant.id.padEnd(12)} ${last.load.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${last.load.p50Ms.toFixed(2)} ms  p99 ${last.load.p99Ms.toFixed(2)} ms  rss ${last.loadRssMb.toFixed(1)} MB${last.load.errors ? `  ERRORS ${last.load.errors}` : ''}${last.sink.spans ? `  spans ${last.sink.spans}` : ''}`,
+      )
+    }
+  }
+  for (const r of active) r.peakRssMb = memoryOf((servers.get(r.variant.id) as ServerProcess).pid).peakMb
+} finally {
+  await Promise.all([...servers.values()].map((s) => stop(s)))
+}
+
+// 4. Lifecycle trials, each on a fresh process, alternating too.
+const trials = lifecycleTrials(specFor)
+for (let round = 0; round < rounds; round++) {
+  for (const r of rotate(active, round)) {
+    if (r.variant.role !== 'main') continue
+    try {
+      const s = await trials.startTrial(r.variant)
+      const f = await trials.inFlightTrial(r.variant)
+      const y = await trials.readyTrial(r.variant)
+      r.starts.push(s)
+      r.inFlight.push(f)
+      r.ready.push(y)
+      log(
+        `lifecycle ${round + 1}/${rounds} ${r.variant.id.padEnd(12)} ready ${s.startToReadyMs.toFixed(0)} ms  idle rss ${s.idleRssMb.toFixed(1)} MB  idle exit ${s.idleExitMs?.toFixed(1) ?? 'killed'} ms (code ${s.idleExitCode})  in-flight ${f.status} ${f.connectionHeader} -> exit ${f.responseToExitMs?.toFixed(1) ?? 'killed'} ms (code ${f.exitCode})  /ready ${y.before} -> ${y.firstAfterSignal}, not ready ${y.notReadyMs?.toFixed(1) ?? '-'} ms as ${y.notReadyAs}`,
+      )
+      if (f.status !== 200) r.problems.push(`in-flight request at SIGTERM answered ${f.status ?? 'nothing (connection lost)'}`)
+    } catch (error) {
+      r.problems.push(String(error instanceof Error ? error.message : error).slice(0, 300))
+      log(`lifecycle ${r.variant.id}: ${String(error)}`)
+    }
+  }
+}
+
+// 5. The lifecycle design itself, without HTTP.
+if (!only || only.includes('naive')) {
+  const run = spawnSync(process.execPath, [fileURLToPath(new URL('./lifecycle/lifecycle-micro.ts', import.meta.url))], {
+    encoding: 'utf8',
+    env: { ...process.env, MICRO_REQUESTS: '100000', MICRO_ROUNDS: '5' },
+  })
+  if (run.status === 0) micro = JSON.parse(run.stdout.trim().split('\n').at(-1) as string) as MicroResult
+  else log(`micro benchmark failed: ${run.stderr.slice(-500)}`)
+}
+await sink.close()
+
+const bench: BenchResults = {
+  info: {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    loadavg: loadavg().map((x) => x.toFixed(2)).join(' '),
+    python: chosen.some((v) => v.id === 'seed-python') ? pythonVersions() : null,
+    load,
+    rounds,
+    warmupSeconds,
+    loadCommand: wrkCommand('http://127.0.0.1:PORT/hello', load).join(' ').replace(/\S*post-hello\.lua/, 'bench/load/post-hello.lua'),
+    elapsedSeconds: (performance.now() - began) / 1000,
+  },
+  variants: results,
+  micro,
+  parity,
+}
+const figures = figuresOf(bench)
+const main = mainTable(figures.filter((f) => results.find((r) => r.variant.id === f.id)?.variant.role === 'main'))
+const goals = goalTable(goalsOf(figures))
+const design = designSection(bench, figures)
+const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.variant.id}: ${p}`))
+log('')
+for (const line of [...environmentLines(bench), '', ...main, '', ...goals, '', ...design, ...problems]) log(line)
+
+if (!only) {
+  const doc = [
+    '# Benchmarks',
+    '',
+    'Generated by `npm run bench` (bench/run-bench.ts); do not edit by hand: edit bench/findings.md, which is copied in below.',
+    'The machine is noisy, so only ratios between variants measured in the same run mean anything; absolute numbers from',
+    'different runs must not be compared.',
+    '',
+    '## Run',
+    '',
+    ...environmentLines(bench),
+    '',
+    '## Figures per variant',
+    '',
+    ...main,
+    '',
+    'Columns: throughput and its ratio to the baseline (median of per-round ratios); wrk\'s p50/p99 latency; RSS idle (fresh',
+    'process, 300 ms after ready) and the peak over the load rounds (VmHWM); process start to the first 200 from the readiness',
+    'probe (polled every 2 ms on new connections); SIGTERM to exit with an idle keep-alive connection open; from the last',
+    'in-flight response (SIGTERM 100 ms into a 300 ms request) to exit; SIGTERM to the first /ready that is not 200, and what',
+    'it was; how many first /ready requests sent right after SIGTERM (on an open keep-alive connection) were answered 503;',
+    'spans the OTLP sink received per request served.',
+    '',
+    '## Goals',
+    '',
+    ...goals,
+    '',
+    ...design,
+    ...(problems.length ? ['## Problems seen during the run', '', ...problems, ''] : []),
+    ...(parity.length ? ['## Same work', '', ...parity, ''] : []),
+    ...(existsSync(findingsPath) ? [readFileSync(findingsPath, 'utf8').trim(), ''] : []),
+  ].join('\n')
+  mkdirSync(fileURLToPath(new URL('../docs', import.meta.url)), { recursive: true })
+  writeFileSync(docPath, doc)
+  log(`\nwrote ${docPath}`)
+}
+
+async function loadRound(server: ServerProcess): Promise<LoadRound> {
+  const before = sink.counts()
+  let loadRssMb = 0
+  const sampler = setInterval(() => {
+    loadRssMb = Math.max(loadRssMb, memoryOf(server.pid).rssMb)
+  }, 100)
+  try {
+    const result = await runWrk(`${server.origin}/hello`, load)
+    await sleep(50) // let a batch export that was due land at the sink
+    const after = sink.counts()
+    return {
+      load: result,
+      loadRssMb,
+      sink: { exports: after.exports - before.exports, bytes: after.bytes - before.bytes, spans: after.spans - before.spans },
+    }
+  } finally {
+    clearInterval(sampler)
+  }
+}
+
+async function checkParity(list: VariantResults[], running: Map<string, ServerProcess>, notes: string[]): Promise<void> {
+  const bodies: [string, string | undefined][] = [
+    ['valid', '{"name":"bench"}'],
+    ['empty object', '{}'],
+    ['wrong type', '{"name":42}'],
+    ['unknown field', '{"nam":"x"}'],
+    ['out of range', '{"work_ms":-1}'],
+    ['over 1 MiB', JSON.stringify({ name: 'x'.repeat(1_100_000) })],
+  ]
+  const answers = new Map<string, string[]>()
+  for (const r of list) {
+    const server = running.get(r.variant.id) as ServerProcess
+    const got: string[] = []
+    for (const [, body] of bodies) {
+      const res = await fetch(`${server.origin}/hello`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      got.push(`${res.status} ${await res.text()}`)
+    }
+    answers.set(r.variant.id, got)
+  }
+  const reference = answers.get('baseline') ?? answers.get('lameduck')
+  if (!reference) return
+  for (const r of list) {
+    const got = answers.get(r.variant.id) as string[]
+    if (r.variant.id === 'seed-python') {
+      notes.push(
+        `- The seed (FastAPI) answers the same bodies with ${got.map((g, i) => `${bodies[i]?.[0]} ${g.slice(0, 3)}`).join(', ')} (FastAPI's 422 for invalid bodies; the Fastify variants answer 400 with the field and the value).`,
+      )
+      continue
+    }
+    got.forEach((answer, i) => {
+      if (answer !== reference[i]) throw new Error(`parity: ${r.variant.id} answers "${bodies[i]?.[0]}" with ${answer.slice(0, 200)}, the baseline with ${reference[i]?.slice(0, 200)}`)
+    })
+  }
+  notes.unshift(`- Parity checked at the start of the run: every Fastify variant answered ${bodies.map((b) => b[0]).join(', ')} bodies exactly as the baseline did (status and body).`)
+}

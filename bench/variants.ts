@@ -1,0 +1,172 @@
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { LaunchSpec } from './server-process.ts'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const at = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url))
+
+/** The Python the seed's design runs on: Debian's, where python3-fastapi and python3-uvicorn install. */
+const debianPython = '/usr/bin/python3'
+
+/** The same for every variant; LOG_LEVEL warn so that no variant's logger dominates (nothing is logged per request). */
+export const commonEnv = {
+  HOST: '127.0.0.1',
+  LOG_LEVEL: 'warn',
+  MAX_CONCURRENCY: '1',
+  OVER_CAPACITY: 'admit',
+  DRAIN_TIMEOUT_MS: '30000',
+} as const
+
+export interface LaunchContext {
+  readonly port: number
+  /** The local OTLP sink (tracing variants export there). */
+  readonly sinkUrl: string
+  /** For the /ready-after-SIGTERM trial: the not-ready-but-serving delay, where the variant has one. */
+  readonly shutdownDelayMs: number
+}
+
+export interface Variant {
+  readonly id: string
+  readonly label: string
+  /** `main`: the issue's table. `design`: only for the lifecycle-design comparison. */
+  readonly role: 'main' | 'design'
+  /** Readiness probe used for start-to-ready. */
+  readonly readyPath: string
+  /** Whether the variant has a not-ready-but-serving delay (SHUTDOWN_DELAY_MS). */
+  readonly hasShutdownDelay: boolean
+  readonly tracing: 'off' | '100%' | '10%' | '@fastify/otel 100%'
+  /** Why it cannot run here, or null. */
+  unavailable(): string | null
+  launch(context: LaunchContext): LaunchSpec
+}
+
+const node = (args: string[], env: Record<string, string>, context: LaunchContext): LaunchSpec => ({
+  command: process.execPath,
+  args,
+  env: { ...commonEnv, ...env, PORT: String(context.port) },
+  cwd: root,
+})
+
+// Standard OpenTelemetry variables: OTLP/HTTP protobuf to the sink, traces only.
+const otlpEnv = (context: LaunchContext, sampler: string, samplerArg?: string): Record<string, string> => ({
+  OTEL_TRACES_EXPORTER: 'otlp',
+  OTEL_METRICS_EXPORTER: 'none',
+  OTEL_LOGS_EXPORTER: 'none',
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+  OTEL_EXPORTER_OTLP_ENDPOINT: context.sinkUrl,
+  OTEL_EXPORTER_OTLP_TIMEOUT: '2000',
+  OTEL_SERVICE_NAME: 'lameduck-bench',
+  OTEL_TRACES_SAMPLER: sampler,
+  ...(samplerArg === undefined ? {} : { OTEL_TRACES_SAMPLER_ARG: samplerArg }),
+})
+
+const lameduckTelemetryMissing = (): string | null =>
+  existsSync(at('src/telemetry'))
+    ? null
+    : 'lameduck tracing has not landed on this branch yet (no src/telemetry/): run again after merging it'
+
+const delayEnv = (context: LaunchContext) => ({ SHUTDOWN_DELAY_MS: String(context.shutdownDelayMs) })
+
+export const variants: readonly Variant[] = [
+  {
+    id: 'baseline',
+    label: '1 Fastify, no lameduck (baseline)',
+    role: 'main',
+    readyPath: '/ready',
+    hasShutdownDelay: false,
+    tracing: 'off',
+    unavailable: () => null,
+    launch: (c) => node(['bench/apps/baseline-main.ts'], {}, c),
+  },
+  {
+    id: 'lameduck',
+    label: '2 lameduck, tracing off',
+    role: 'main',
+    readyPath: '/ready',
+    hasShutdownDelay: true,
+    tracing: 'off',
+    unavailable: () => null,
+    launch: (c) => node(['src/main.ts'], delayEnv(c), c),
+  },
+  {
+    id: 'traced-100',
+    label: '3 lameduck, tracing 100%',
+    role: 'main',
+    readyPath: '/ready',
+    hasShutdownDelay: true,
+    tracing: '100%',
+    unavailable: lameduckTelemetryMissing,
+    launch: (c) => node(['src/main.ts'], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
+  },
+  {
+    id: 'traced-10',
+    label: '4 lameduck, tracing parentbased_traceidratio 0.1',
+    role: 'main',
+    readyPath: '/ready',
+    hasShutdownDelay: true,
+    tracing: '10%',
+    unavailable: lameduckTelemetryMissing,
+    launch: (c) => node(['src/main.ts'], { ...delayEnv(c), ...otlpEnv(c, 'parentbased_traceidratio', '0.1') }, c),
+  },
+  {
+    id: 'fastify-otel',
+    label: '5 lameduck + @fastify/otel + HTTP instrumentation, 100%',
+    role: 'main',
+    readyPath: '/ready',
+    hasShutdownDelay: true,
+    tracing: '@fastify/otel 100%',
+    unavailable: () => (existsSync(at('node_modules/@fastify/otel')) ? null : '@fastify/otel is not installed (npm ci)'),
+    launch: (c) =>
+      node(['--import', './bench/apps/fastify-otel-preload.ts', 'src/main.ts'], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
+  },
+  {
+    id: 'seed-python',
+    label: "6 the seed's design: FastAPI + uvicorn",
+    role: 'main',
+    // The seed's /ready counts itself: at max_concurrency 1 it is never 200 (platform notes, defect 1).
+    readyPath: '/health',
+    hasShutdownDelay: false,
+    tracing: 'off',
+    unavailable: pythonMissing,
+    launch: (c) => ({
+      command: debianPython,
+      args: ['-m', 'uvicorn', 'main:app', '--host', '127.0.0.1', '--port', String(c.port), '--log-level', 'warning', '--no-access-log'],
+      env: { MAX_CONCURRENCY: commonEnv.MAX_CONCURRENCY },
+      cwd: at('bench/seed-python'),
+    }),
+  },
+  {
+    id: 'naive',
+    label: 'baseline + naive lifecycle (2 XState events + matches() per request)',
+    role: 'design',
+    readyPath: '/ready',
+    hasShutdownDelay: false,
+    tracing: 'off',
+    unavailable: () => null,
+    launch: (c) => node(['bench/apps/naive-lifecycle-main.ts'], {}, c),
+  },
+]
+
+let pythonChecked: string | null | undefined
+function pythonMissing(): string | null {
+  if (pythonChecked !== undefined) return pythonChecked
+  const check = spawnSync(debianPython, ['-c', 'import fastapi, uvicorn; print(fastapi.__version__, uvicorn.__version__)'], {
+    encoding: 'utf8',
+  })
+  pythonChecked =
+    check.status === 0
+      ? null
+      : `FastAPI/uvicorn not importable by ${debianPython} (Debian: apt-get install python3-fastapi python3-uvicorn)`
+  return pythonChecked
+}
+
+/** FastAPI and uvicorn versions, for the report. */
+export function pythonVersions(): string | null {
+  const check = spawnSync(debianPython, ['-c', 'import sys, fastapi, uvicorn; print(sys.version.split()[0], fastapi.__version__, uvicorn.__version__)'], {
+    encoding: 'utf8',
+  })
+  if (check.status !== 0) return null
+  const [python, fastapi, uvicorn] = check.stdout.trim().split(' ')
+  return `Python ${python}, FastAPI ${fastapi}, uvicorn ${uvicorn}`
+}
