@@ -11,7 +11,7 @@ import { designSection, environmentLines, figuresOf, goalsOf, goalTable, mainTab
 import type { BenchResults, LoadRound, MicroResult, VariantResults } from './results.ts'
 import { freePort, launch, memoryOf, type ServerProcess, stop, waitFor200 } from './server-process.ts'
 import { rotate } from './stats.ts'
-import { pythonVersions, type Variant, variants } from './variants.ts'
+import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
 
 /**
  * `npm run bench`: every variant served side by side, loaded in alternating rounds by wrk
@@ -125,7 +125,7 @@ for (let round = 0; round < rounds; round++) {
 
 // 5. The lifecycle design itself, without HTTP.
 if (!only || only.includes('naive')) {
-  const run = spawnSync(process.execPath, [fileURLToPath(new URL('./lifecycle/lifecycle-micro.ts', import.meta.url))], {
+  const run = spawnSync(process.execPath, [fileURLToPath(new URL(`../${buildDir}/bench/lifecycle/lifecycle-micro.js`, import.meta.url))], {
     encoding: 'utf8',
     env: { ...process.env, MICRO_REQUESTS: '100000', MICRO_ROUNDS: '5' },
   })

@@ -6,6 +6,14 @@ import type { LaunchSpec } from './server-process.ts'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const at = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url))
 
+/**
+ * Every Node variant runs JavaScript compiled by tsc (`tsc -p bench/tsconfig.json`, the same
+ * compiler settings as dist/), as in production: running .ts through Node's type stripping
+ * costs memory per file loaded, which would charge lameduck (more files) for the stripper.
+ */
+export const buildDir = '.tmp/bench-build'
+const built = (path: string) => `${buildDir}/${path}`
+
 /** The Python the seed's design runs on: Debian's, where python3-fastapi and python3-uvicorn install. */
 const debianPython = '/usr/bin/python3'
 
@@ -62,9 +70,10 @@ const otlpEnv = (context: LaunchContext, sampler: string, samplerArg?: string): 
 })
 
 const lameduckTelemetryMissing = (): string | null =>
-  existsSync(at('src/telemetry'))
+  notBuilt() ??
+  (existsSync(at('src/telemetry'))
     ? null
-    : 'lameduck tracing has not landed on this branch yet (no src/telemetry/): run again after merging it'
+    : 'lameduck tracing has not landed on this branch yet (no src/telemetry/): run again after merging it')
 
 const delayEnv = (context: LaunchContext) => ({ SHUTDOWN_DELAY_MS: String(context.shutdownDelayMs) })
 
@@ -76,8 +85,8 @@ export const variants: readonly Variant[] = [
     readyPath: '/ready',
     hasShutdownDelay: false,
     tracing: 'off',
-    unavailable: () => null,
-    launch: (c) => node(['bench/apps/baseline-main.ts'], {}, c),
+    unavailable: notBuilt,
+    launch: (c) => node([built('bench/apps/baseline-main.js')], {}, c),
   },
   {
     id: 'lameduck',
@@ -86,8 +95,8 @@ export const variants: readonly Variant[] = [
     readyPath: '/ready',
     hasShutdownDelay: true,
     tracing: 'off',
-    unavailable: () => null,
-    launch: (c) => node(['src/main.ts'], delayEnv(c), c),
+    unavailable: notBuilt,
+    launch: (c) => node([built('src/main.js')], delayEnv(c), c),
   },
   {
     id: 'traced-100',
@@ -97,7 +106,7 @@ export const variants: readonly Variant[] = [
     hasShutdownDelay: true,
     tracing: '100%',
     unavailable: lameduckTelemetryMissing,
-    launch: (c) => node(['src/main.ts'], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
+    launch: (c) => node([built('src/main.js')], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
   },
   {
     id: 'traced-10',
@@ -107,7 +116,7 @@ export const variants: readonly Variant[] = [
     hasShutdownDelay: true,
     tracing: '10%',
     unavailable: lameduckTelemetryMissing,
-    launch: (c) => node(['src/main.ts'], { ...delayEnv(c), ...otlpEnv(c, 'parentbased_traceidratio', '0.1') }, c),
+    launch: (c) => node([built('src/main.js')], { ...delayEnv(c), ...otlpEnv(c, 'parentbased_traceidratio', '0.1') }, c),
   },
   {
     id: 'fastify-otel',
@@ -118,7 +127,7 @@ export const variants: readonly Variant[] = [
     tracing: '@fastify/otel 100%',
     unavailable: () => (existsSync(at('node_modules/@fastify/otel')) ? null : '@fastify/otel is not installed (npm ci)'),
     launch: (c) =>
-      node(['--import', './bench/apps/fastify-otel-preload.ts', 'src/main.ts'], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
+      node(['--import', `./${built('bench/apps/fastify-otel-preload.js')}`, built('src/main.js')], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
   },
   {
     id: 'seed-python',
@@ -143,10 +152,14 @@ export const variants: readonly Variant[] = [
     readyPath: '/ready',
     hasShutdownDelay: false,
     tracing: 'off',
-    unavailable: () => null,
-    launch: (c) => node(['bench/apps/naive-lifecycle-main.ts'], {}, c),
+    unavailable: notBuilt,
+    launch: (c) => node([built('bench/apps/naive-lifecycle-main.js')], {}, c),
   },
 ]
+
+function notBuilt(): string | null {
+  return existsSync(at(built('src/main.js'))) ? null : `not compiled: run tsc -p bench/tsconfig.json (npm run bench does)`
+}
 
 let pythonChecked: string | null | undefined
 function pythonMissing(): string | null {
