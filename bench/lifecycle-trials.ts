@@ -29,11 +29,15 @@ export interface InFlightTrial {
 }
 
 export interface ReadyTrial {
-  /** What the first GET /ready sent after SIGTERM got: a status, or the error. */
+  /** What the GET /ready written right after kill() got: a status, or the error. */
   firstAfterSignal: string
   /** SIGTERM to the first /ready answer that was not 200 (503, refused or reset), and what it was. */
   notReadyMs: number | null
   notReadyAs: string | null
+  /** /ready answers of 200 after SIGTERM (0, or 1 when the first request reached the process before the signal did). */
+  okAfterSignal: number
+  /** A 200 after a not-200: readiness went back (must never happen). */
+  flapped: boolean
   /** /ready before the signal (the seed's never says 200). */
   before: string
 }
@@ -129,20 +133,19 @@ export function lifecycleTrials(makeSpec: (variant: Variant, port: number, delay
       const signalAt = performance.now()
       server.child.kill('SIGTERM')
       const firstAfterSignal = await ask()
-      let notReadyMs: number | null = null
-      let notReadyAs: string | null = null
-      let answer = firstAfterSignal
-      while (notReadyMs === null && performance.now() - signalAt < exitCapMs) {
-        if (answer !== '200') {
-          notReadyMs = performance.now() - signalAt
-          notReadyAs = answer
-          break
-        }
+      // Then keep asking on the same connection for a while: the answer must turn and stay not-200.
+      const answers: { answer: string; at: number }[] = [{ answer: firstAfterSignal, at: performance.now() - signalAt }]
+      while (performance.now() - signalAt < 100) {
         await sleep(1)
-        answer = await ask()
+        answers.push({ answer: await ask(), at: performance.now() - signalAt })
       }
+      const firstNot200 = answers.find((a) => a.answer !== '200')
+      const notReadyMs = firstNot200?.at ?? null
+      const notReadyAs = firstNot200?.answer ?? null
+      const okAfterSignal = answers.filter((a) => a.answer === '200').length
+      const flapped = firstNot200 !== undefined && answers.slice(answers.indexOf(firstNot200)).some((a) => a.answer === '200')
       await exitWithin(server, () => signalAt)
-      return { firstAfterSignal, notReadyMs, notReadyAs, before }
+      return { firstAfterSignal, notReadyMs, notReadyAs, okAfterSignal, flapped, before }
     } finally {
       await client.destroy().catch(() => {})
     }

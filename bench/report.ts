@@ -21,6 +21,11 @@ export interface Figures {
   readonly responseToExitMs: number
   readonly notReady: string
   readonly firstReadyAfterSignal: string
+  /** Most /ready 200s seen after SIGTERM in one trial, and whether any trial saw readiness come back. */
+  readonly okAfterSignalMax: number
+  readonly flapped: boolean
+  /** Every trial's first not-200 was a 503 (not a refused or reset connection). */
+  readonly all503: boolean
   readonly spansPerRequest: number
   readonly errors: number
 }
@@ -68,6 +73,9 @@ export function figuresOf(results: BenchResults): Figures[] {
       responseToExitMs: killed(responseExits) ? Number.POSITIVE_INFINITY : median(responseExits),
       notReady: v.ready.length === 0 ? '–' : `${fixed(median(v.ready.map((t) => t.notReadyMs)), 1)} (${notReadyKinds})`,
       firstReadyAfterSignal: firsts.length === 0 ? '–' : `${firsts.filter((f) => f === '503').length}/${firsts.length} 503`,
+      okAfterSignalMax: v.ready.length === 0 ? Number.NaN : Math.max(...v.ready.map((t) => t.okAfterSignal)),
+      flapped: v.ready.some((t) => t.flapped),
+      all503: v.ready.length > 0 && v.ready.every((t) => t.notReadyAs === '503'),
       spansPerRequest: requests > 0 ? spans / requests : Number.NaN,
       errors: v.rounds.reduce((s, r) => s + r.load.errors, 0),
     }
@@ -115,8 +123,9 @@ export function goalsOf(figures: Figures[]): Goal[] {
     add(`${n} last in-flight response to exit <= 20 ms`, x.responseToExitMs, 1, (v) => v <= 20, ' ms')
     goals.push({
       goal: `${n} /ready answers 503 before the next request is answered`,
-      measured: `first /ready after SIGTERM: ${x.firstReadyAfterSignal}`,
-      pass: x.firstReadyAfterSignal.startsWith('0/') || x.firstReadyAfterSignal === '–' ? false : /^(\d+)\/\1 /.test(x.firstReadyAfterSignal),
+      measured: `first /ready written right after kill(): ${x.firstReadyAfterSignal}; most 200s after SIGTERM in a trial: ${x.okAfterSignalMax}; readiness came back: ${x.flapped ? 'yes' : 'no'}`,
+      // One 200 is a /ready that reached the process before the signal did (see the notes); more, or a 503 turning back, fails.
+      pass: x.all503 && !x.flapped && x.okAfterSignalMax <= 1,
     })
   }
   add('2 start to ready < 300 ms (no tracing)', lameduck?.startToReadyMs, 0, (v) => v < 300, ' ms')
@@ -127,7 +136,7 @@ const ms = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : 
 
 export function mainTable(figures: Figures[]): string[] {
   const rows = [
-    '| Variant | req/s | x baseline | p50 ms | p99 ms | p99 x baseline | RSS idle MB | RSS under load, peak MB | start to ready ms | SIGTERM to exit, idle ms | last response to exit ms | SIGTERM to /ready not 200, ms (as) | first /ready after SIGTERM | spans / request |',
+    '| Variant | req/s | x baseline | p50 ms | p99 ms | p99 x baseline | RSS idle MB | RSS under load, peak MB | start to ready ms | SIGTERM to exit, idle ms | last response to exit ms | SIGTERM to /ready not 200, ms (as) | first /ready after SIGTERM (200s after SIGTERM, max) | spans / request |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|',
   ]
   for (const x of figures) {
@@ -136,7 +145,7 @@ export function mainTable(figures: Figures[]): string[] {
       continue
     }
     rows.push(
-      `| ${x.label}${x.errors ? ` (**${x.errors} errors**)` : ''} | ${fixed(x.rps, 0)} | ${fixed(x.rpsRatio, 3)} | ${fixed(x.p50Ms, 2)} | ${fixed(x.p99Ms, 2)} | ${fixed(x.p99Ratio, 3)} | ${fixed(x.idleRssMb, 1)} | ${fixed(x.peakRssMb, 1)} | ${fixed(x.startToReadyMs, 0)} | ${ms(x.idleExitMs)} | ${ms(x.responseToExitMs)} | ${x.notReady} | ${x.firstReadyAfterSignal} | ${fixed(x.spansPerRequest, 2)} |`,
+      `| ${x.label}${x.errors ? ` (**${x.errors} errors**)` : ''} | ${fixed(x.rps, 0)} | ${fixed(x.rpsRatio, 3)} | ${fixed(x.p50Ms, 2)} | ${fixed(x.p99Ms, 2)} | ${fixed(x.p99Ratio, 3)} | ${fixed(x.idleRssMb, 1)} | ${fixed(x.peakRssMb, 1)} | ${fixed(x.startToReadyMs, 0)} | ${ms(x.idleExitMs)} | ${ms(x.responseToExitMs)} | ${x.notReady} | ${x.firstReadyAfterSignal} (${fixed(x.okAfterSignalMax, 0)}${x.flapped ? ', came back' : ''}) | ${fixed(x.spansPerRequest, 2)} |`,
     )
   }
   return rows

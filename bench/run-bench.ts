@@ -113,7 +113,7 @@ for (let round = 0; round < rounds; round++) {
       r.inFlight.push(f)
       r.ready.push(y)
       log(
-        `lifecycle ${round + 1}/${rounds} ${r.variant.id.padEnd(12)} ready ${s.startToReadyMs.toFixed(0)} ms  idle rss ${s.idleRssMb.toFixed(1)} MB  idle exit ${s.idleExitMs?.toFixed(1) ?? 'killed'} ms (code ${s.idleExitCode})  in-flight ${f.status} ${f.connectionHeader} -> exit ${f.responseToExitMs?.toFixed(1) ?? 'killed'} ms (code ${f.exitCode})  /ready ${y.before} -> ${y.firstAfterSignal}, not ready ${y.notReadyMs?.toFixed(1) ?? '-'} ms as ${y.notReadyAs}`,
+        `lifecycle ${round + 1}/${rounds} ${r.variant.id.padEnd(12)} ready ${s.startToReadyMs.toFixed(0)} ms  idle rss ${s.idleRssMb.toFixed(1)} MB  idle exit ${s.idleExitMs?.toFixed(1) ?? 'killed'} ms (code ${s.idleExitCode})  in-flight ${f.status} ${f.connectionHeader} -> exit ${f.responseToExitMs?.toFixed(1) ?? 'killed'} ms (code ${f.exitCode})  /ready ${y.before} -> ${y.firstAfterSignal} (200s after signal ${y.okAfterSignal}${y.flapped ? ", CAME BACK" : ""}), not ready ${y.notReadyMs?.toFixed(1) ?? '-'} ms as ${y.notReadyAs}`,
       )
       if (f.status !== 200) r.problems.push(`in-flight request at SIGTERM answered ${f.status ?? 'nothing (connection lost)'}`)
     } catch (error) {

@@ -71,11 +71,15 @@ const otlpEnv = (context: LaunchContext, sampler: string, samplerArg?: string): 
 
 const lameduckTelemetryMissing = (): string | null =>
   notBuilt() ??
-  (existsSync(at('src/telemetry'))
+  (existsSync(at('src/telemetry/register.ts'))
     ? null
-    : 'lameduck tracing has not landed on this branch yet (no src/telemetry/): run again after merging it')
+    : 'lameduck tracing has not landed on this branch yet (no src/telemetry/register.ts): run again after merging it')
 
 const delayEnv = (context: LaunchContext) => ({ SHUTDOWN_DELAY_MS: String(context.shutdownDelayMs) })
+
+// lameduck's instrumentation entry, loaded before the service as its docs say.
+const lameduckTraced = (c: LaunchContext, env: Record<string, string>) =>
+  node(['--import', `./${built('src/telemetry/register.js')}`, built('src/main.js')], { ...delayEnv(c), ...env }, c)
 
 export const variants: readonly Variant[] = [
   {
@@ -106,7 +110,7 @@ export const variants: readonly Variant[] = [
     hasShutdownDelay: true,
     tracing: '100%',
     unavailable: lameduckTelemetryMissing,
-    launch: (c) => node([built('src/main.js')], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
+    launch: (c) => lameduckTraced(c, otlpEnv(c, 'always_on')),
   },
   {
     id: 'traced-10',
@@ -116,7 +120,7 @@ export const variants: readonly Variant[] = [
     hasShutdownDelay: true,
     tracing: '10%',
     unavailable: lameduckTelemetryMissing,
-    launch: (c) => node([built('src/main.js')], { ...delayEnv(c), ...otlpEnv(c, 'parentbased_traceidratio', '0.1') }, c),
+    launch: (c) => lameduckTraced(c, otlpEnv(c, 'parentbased_traceidratio', '0.1')),
   },
   {
     id: 'fastify-otel',
