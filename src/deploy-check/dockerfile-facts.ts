@@ -17,6 +17,8 @@ export interface Step {
   readonly text: string
   /** For RUN/CMD/ENTRYPOINT in exec form: the JSON array. */
   readonly exec: readonly string[] | undefined
+  /** For ENV: the variables it sets, in order. */
+  readonly env: readonly (readonly [string, string])[]
 }
 
 export interface Stage {
@@ -68,9 +70,7 @@ export function readDockerfile(source: string): DockerfileFacts {
     const step = toStep(instruction, keyword)
     current.steps.push(step)
     if (keyword === 'ENV') {
-      for (const property of (instruction as unknown as EnvLike).getProperties()) {
-        current.env.set(property.getName(), property.getValue() ?? '')
-      }
+      for (const [name, value] of step.env) current.env.set(name, value)
     } else if (keyword === 'EXPOSE') {
       current.expose.push(...step.args.map((port) => substitute(port, current!.env)))
     } else if (keyword === 'USER') {
@@ -117,8 +117,13 @@ function toStep(instruction: Instruction, keyword: string): Step {
     typeof json.getOpeningBracket === 'function' && json.getOpeningBracket() !== null
       ? json.getJSONStrings().map((s) => s.getJSONValue())
       : undefined
+  const env =
+    keyword === 'ENV'
+      ? (instruction as unknown as EnvLike).getProperties().map((p) => [p.getName(), p.getValue() ?? ''] as const)
+      : []
   return {
     keyword,
+    env,
     line: instruction.getRange().start.line + 1,
     flags,
     args: instruction.getArguments().map((a) => a.getValue()),
