@@ -7,7 +7,7 @@ import { freePort, type Proxy, startProxy } from './support/haproxy-proxy.ts'
 // Rolling restarts of the built service behind a real HAProxy under steady load. Needs `npm run build`
 // (npm test does it) and the Debian package haproxy (.ci/run installs it).
 const names = ['r1', 'r2', 'r3']
-const rounds = 2
+const rounds = 3
 // Keeps readiness about draining only: capacity-based readiness is tested elsewhere.
 const baseEnv = { MAX_CONCURRENCY: '64', DRAIN_TIMEOUT_MS: '10000' }
 // HAProxy notices /ready 503 after fall x inter = 2 x 100 ms (plus a check in flight); 1 s is ample.
@@ -51,6 +51,8 @@ async function rollingRestart(label: string, order: RestartOrder, delayMs: numbe
   console.log(
     `[haproxy] ${label}: ${exits.length} restarts, ${result.ok + result.failed.length} requests, ${result.ok} ok, ${result.failed.length} failed${kinds.length ? ` (${kinds.join(', ')})` : ''}`,
   )
+  const first = result.failed[0]
+  if (first) console.log(`[haproxy] ${label}: first failure at ${Math.round(first.at)} ms: ${first.what} ${JSON.stringify(first.body.trim())}`)
   return { result, exits, restarts: exits.length }
 }
 

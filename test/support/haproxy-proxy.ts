@@ -66,7 +66,9 @@ export async function startProxy(servers: Record<string, number>): Promise<Proxy
   writeFileSync(configFile, haproxyConfig({ port, socket, servers }))
 
   // -db: foreground, no daemon, so the test owns the process and its end.
-  const child: ChildProcess = spawn('haproxy', ['-db', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'] })
+  // Debian installs it in /usr/sbin, which is not on every user's PATH.
+  const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/usr/local/sbin` }
+  const child: ChildProcess = spawn('haproxy', ['-db', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env })
   let stderr = ''
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
   const spawnError = once(child, 'error').then(([error]) => {
