@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { performance } from 'node:perf_hooks'
 
 /** What the sink has received so far. */
 export interface SinkCounts {
@@ -10,26 +11,35 @@ export interface SinkCounts {
 
 export interface OtlpSink {
   readonly url: string
-  counts(): SinkCounts
+  /** The endpoint for one variant: `${url}/${id}`, so exports are counted per variant. */
+  endpointFor(id: string): string
+  counts(id: string): SinkCounts
+  /** performance.now() of the last export received for `id`, or 0. */
+  lastExportAt(id: string): number
   close(): Promise<void>
 }
 
 /**
- * A local OTLP/HTTP traces receiver: accepts `POST /v1/traces` (protobuf), counts
+ * A local OTLP/HTTP traces receiver: accepts `POST /<variant>/v1/traces` (protobuf), counts
  * export requests, bytes and spans, and answers an empty ExportTraceServiceResponse.
  * It stands in for a collector so the tracing variants really serialize and send.
  */
 export async function startOtlpSink(): Promise<OtlpSink> {
-  const counts: SinkCounts = { exports: 0, bytes: 0, spans: 0 }
+  const counts = new Map<string, SinkCounts & { lastAt: number }>()
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
       const body = Buffer.concat(chunks)
-      if (req.method === 'POST' && req.url === '/v1/traces') {
-        counts.exports++
-        counts.bytes += body.length
-        counts.spans += req.headers['content-type']?.includes('json') ? countJsonSpans(body) : countProtobufSpans(body)
+      const match = /^\/([\w-]+)\/v1\/traces$/.exec(req.url ?? '')
+      if (req.method === 'POST' && match) {
+        const id = match[1] as string
+        const c = counts.get(id) ?? { exports: 0, bytes: 0, spans: 0, lastAt: 0 }
+        c.exports++
+        c.bytes += body.length
+        c.spans += req.headers['content-type']?.includes('json') ? countJsonSpans(body) : countProtobufSpans(body)
+        c.lastAt = performance.now()
+        counts.set(id, c)
       }
       res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/x-protobuf', 'content-length': 0 })
       res.end()
@@ -39,7 +49,12 @@ export async function startOtlpSink(): Promise<OtlpSink> {
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}`,
-    counts: () => ({ ...counts }),
+    endpointFor: (id) => `http://127.0.0.1:${port}/${id}`,
+    counts: (id) => {
+      const c = counts.get(id)
+      return { exports: c?.exports ?? 0, bytes: c?.bytes ?? 0, spans: c?.spans ?? 0 }
+    },
+    lastExportAt: (id) => counts.get(id)?.lastAt ?? 0,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -49,8 +49,6 @@ const killed = (values: (number | null)[]) => values.some((v) => v === null)
 export function figuresOf(results: BenchResults): Figures[] {
   const baseline = results.variants.find((v) => v.variant.id === 'baseline')
   return results.variants.map((v) => {
-    const spans = v.rounds.reduce((s, r) => s + r.sink.spans, 0)
-    const requests = v.rounds.reduce((s, r) => s + r.load.requests, 0)
     const notReady = v.ready.map((t) => t.notReadyAs)
     const notReadyKinds = [...new Set(notReady.map((k) => k ?? 'never'))].join('/')
     const firsts = v.ready.map((t) => t.firstAfterSignal)
@@ -76,7 +74,7 @@ export function figuresOf(results: BenchResults): Figures[] {
       okAfterSignalMax: v.ready.length === 0 ? Number.NaN : Math.max(...v.ready.map((t) => t.okAfterSignal)),
       flapped: v.ready.some((t) => t.flapped),
       all503: v.ready.length > 0 && v.ready.every((t) => t.notReadyAs === '503'),
-      spansPerRequest: requests > 0 ? spans / requests : Number.NaN,
+      spansPerRequest: v.served > 0 ? v.spansTotal / v.served : Number.NaN,
       errors: v.rounds.reduce((s, r) => s + r.load.errors, 0),
     }
   })

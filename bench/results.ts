@@ -18,6 +18,10 @@ export interface VariantResults {
   readonly rounds: LoadRound[]
   /** VmHWM of the long-running server after all rounds, MB. */
   peakRssMb: number
+  /** POST /hello requests wrk completed on the long-running server (warm-up and rounds). */
+  served: number
+  /** Spans the sink received from it over its whole life, final flush at exit included. */
+  spansTotal: number
   readonly starts: StartTrial[]
   readonly inFlight: InFlightTrial[]
   readonly ready: ReadyTrial[]

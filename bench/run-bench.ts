@@ -54,6 +54,8 @@ const results: VariantResults[] = chosen.map((variant) => ({
   skipped: variant.unavailable(),
   rounds: [],
   peakRssMb: Number.NaN,
+  served: 0,
+  spansTotal: 0,
   starts: [],
   inFlight: [],
   ready: [],
@@ -63,7 +65,7 @@ for (const r of results) if (r.skipped) log(`skip ${r.variant.id}: ${r.skipped}`
 const active = results.filter((r) => r.skipped === null)
 
 const specFor = (variant: Variant, port: number, shutdownDelayMs: number) =>
-  variant.launch({ port, sinkUrl: sink.url, shutdownDelayMs: variant.hasShutdownDelay ? shutdownDelayMs : 0 })
+  variant.launch({ port, sinkUrl: sink.endpointFor(variant.id), shutdownDelayMs: variant.hasShutdownDelay ? shutdownDelayMs : 0 })
 
 // 1. Every variant up, side by side, for the load rounds.
 const servers = new Map<string, ServerProcess>()
@@ -83,13 +85,16 @@ try {
 
   // 3. Warm-up, then alternating rounds.
   for (const r of active) {
-    await runWrk(`${(servers.get(r.variant.id) as ServerProcess).origin}/hello`, { ...load, durationSeconds: warmupSeconds })
+    const warm = await runWrk(`${(servers.get(r.variant.id) as ServerProcess).origin}/hello`, { ...load, durationSeconds: warmupSeconds })
+    r.served += warm.requests
+    if (r.variant.tracing !== 'off') await exportsSettled(r.variant.id)
   }
   for (let round = 0; round < rounds; round++) {
     for (const r of rotate(active, round)) {
       const server = servers.get(r.variant.id) as ServerProcess
-      r.rounds.push(await loadRound(server))
+      r.rounds.push(await loadRound(r.variant, server))
       const last = r.rounds.at(-1) as LoadRound
+      r.served += last.load.requests
       log(
         `load round ${round + 1}/${rounds} ${r.variant.id.padEnd(12)} ${last.load.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${last.load.p50Ms.toFixed(2)} ms  p99 ${last.load.p99Ms.toFixed(2)} ms  rss ${last.loadRssMb.toFixed(1)} MB${last.load.errors ? `  ERRORS ${last.load.errors}` : ''}${last.sink.spans ? `  spans ${last.sink.spans}` : ''}`,
       )
@@ -97,8 +102,10 @@ try {
   }
   for (const r of active) r.peakRssMb = memoryOf((servers.get(r.variant.id) as ServerProcess).pid).peakMb
 } finally {
+  // Traced variants flush their queues on the way out; the sink counts that too.
   await Promise.all([...servers.values()].map((s) => stop(s)))
 }
+for (const r of active) r.spansTotal = sink.counts(r.variant.id).spans
 
 // 4. Lifecycle trials, each on a fresh process, alternating too.
 const trials = lifecycleTrials(specFor)
@@ -181,7 +188,7 @@ if (!only) {
     'probe (polled every 2 ms on new connections); SIGTERM to exit with an idle keep-alive connection open; from the last',
     'in-flight response (SIGTERM 100 ms into a 300 ms request) to exit; SIGTERM to the first /ready that is not 200, and what',
     'it was; how many first /ready requests sent right after SIGTERM (on an open keep-alive connection) were answered 503;',
-    'spans the OTLP sink received per request served.',
+    'spans the OTLP sink received per POST /hello served (over the long-running server\'s life, its final flush at exit included).',
     '',
     '## Goals',
     '',
@@ -197,16 +204,16 @@ if (!only) {
   log(`\nwrote ${docPath}`)
 }
 
-async function loadRound(server: ServerProcess): Promise<LoadRound> {
-  const before = sink.counts()
+async function loadRound(variant: Variant, server: ServerProcess): Promise<LoadRound> {
+  const before = sink.counts(variant.id)
   let loadRssMb = 0
   const sampler = setInterval(() => {
     loadRssMb = Math.max(loadRssMb, memoryOf(server.pid).rssMb)
   }, 100)
   try {
     const result = await runWrk(`${server.origin}/hello`, load)
-    await sleep(50) // let a batch export that was due land at the sink
-    const after = sink.counts()
+    if (variant.tracing !== 'off') await exportsSettled(variant.id)
+    const after = sink.counts(variant.id)
     return {
       load: result,
       loadRssMb,
@@ -214,6 +221,19 @@ async function loadRound(server: ServerProcess): Promise<LoadRound> {
     }
   } finally {
     clearInterval(sampler)
+  }
+}
+
+/**
+ * A traced variant keeps exporting its queue after the load stops (batches every few seconds).
+ * Wait until it has been quiet for 1.5 s (at most 7 s), so its spans are counted in its own round
+ * and its exporting does not take CPU from the next variant's round.
+ */
+async function exportsSettled(id: string): Promise<void> {
+  const start = performance.now()
+  while (performance.now() - start < 7000) {
+    if (performance.now() - Math.max(sink.lastExportAt(id), start - 1000) > 1500) return
+    await sleep(100)
   }
 }
 
