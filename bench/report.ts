@@ -33,7 +33,9 @@ export interface Figures {
 export interface Goal {
   readonly goal: string
   readonly measured: string
+  /** null: nothing to judge (skipped, not measured, or a figure that is only reported). */
   readonly pass: boolean | null
+  readonly note?: 'skipped' | 'not measured' | 'reported'
 }
 
 function perRoundRatio(a: VariantResults, b: VariantResults | undefined, pick: (r: VariantResults['rounds'][number]) => number): number {
@@ -84,8 +86,10 @@ export function goalsOf(figures: Figures[]): Goal[] {
   const f = (id: string) => figures.find((x) => x.id === id && x.skipped === null)
   const goals: Goal[] = []
   const add = (goal: string, value: number | undefined, digits: number, ok: (v: number) => boolean, unit = '', why = '') => {
-    if (value === undefined) goals.push({ goal, measured: why || 'skipped', pass: null })
-    else goals.push({ goal, measured: `${Number.isFinite(value) ? value.toFixed(digits) : value > 0 ? `> ${exitCapMs} (killed)` : '–'}${unit}`, pass: Number.isFinite(value) && ok(value) })
+    if (value === undefined) goals.push({ goal, measured: why || 'variant skipped', pass: null, note: 'skipped' })
+    else if (Number.isNaN(value)) goals.push({ goal, measured: '–', pass: null, note: 'not measured' })
+    else if (!Number.isFinite(value)) goals.push({ goal, measured: `> ${exitCapMs} ms (killed)`, pass: false })
+    else goals.push({ goal, measured: `${value.toFixed(digits)}${unit}`, pass: ok(value) })
   }
   const lameduck = f('lameduck')
   const baseline = f('baseline')
@@ -112,7 +116,7 @@ export function goalsOf(figures: Figures[]): Goal[] {
   add('4 throughput (10% traced) >= 0.90 x baseline', traced10?.rpsRatio, 3, (v) => v >= 0.9, ' x')
   for (const x of [lameduck, traced, traced10]) {
     if (!x) continue
-    goals.push({ goal: `${x.label.slice(0, 1)} RSS under traced/untraced load (peak, reported)`, measured: `${fixed(x.peakRssMb, 1)} MB`, pass: null })
+    goals.push({ goal: `${x.label.slice(0, 1)} RSS under traced/untraced load (peak, reported)`, measured: `${fixed(x.peakRssMb, 1)} MB`, pass: null, note: 'reported' })
   }
   for (const x of [lameduck, traced, traced10]) {
     if (!x) continue
@@ -153,7 +157,7 @@ export function goalTable(goals: Goal[]): string[] {
   return [
     '| Goal | Measured | Result |',
     '|---|---|---|',
-    ...goals.map((g) => `| ${g.goal} | ${g.measured} | ${g.pass === null ? (g.measured === 'skipped' ? 'skipped' : 'reported') : g.pass ? 'pass' : '**FAIL**'} |`),
+    ...goals.map((g) => `| ${g.goal} | ${g.measured} | ${g.pass === null ? (g.note ?? 'reported') : g.pass ? 'pass' : '**FAIL**'} |`),
   ]
 }
 
