@@ -60,7 +60,7 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
   const streams = lifecycleStreams(actor)
   const admit = admissionHook(getSnapshot, ledger, options.retryAfterSeconds)
   // Spans and metrics when an OpenTelemetry SDK is registered; nothing at all otherwise.
-  instrumentLifecycle(fastify, actor, streams)
+  instrumentLifecycle(fastify, actor, streams, { requestSpans: options.requestSpans })
 
   // Every route but the probes counts as work. A route-level hook costs nothing on the probes.
   fastify.addHook('onRoute', (route) => {

@@ -18,14 +18,19 @@ export const flushTimeoutMs = 1_500
  * metrics, and a final flush when the server closes. With no SDK registered it
  * does nothing, so there is no hook and no per-request cost.
  */
-export function instrumentLifecycle(fastify: FastifyInstance, actor: LifecycleActor, streams: LifecycleStreams): void {
+export function instrumentLifecycle(
+  fastify: FastifyInstance,
+  actor: LifecycleActor,
+  streams: LifecycleStreams,
+  { requestSpans }: { requestSpans: boolean },
+): void {
   const tracer = activeTracer()
   const meter = activeMeter()
   if (tracer === null && meter === null) return
 
   const getSnapshot = () => actor.getSnapshot()
   // Global, so 404s are traced too; the first onRequest hook, so the span covers the others.
-  if (tracer !== null) fastify.addHook('onRequest', requestSpanHook(tracer, getSnapshot))
+  if (tracer !== null && requestSpans) fastify.addHook('onRequest', requestSpanHook(tracer, getSnapshot))
 
   const lifecycleMetrics = meter === null ? null : observeLifecycle(meter, getSnapshot)
   const spans =
