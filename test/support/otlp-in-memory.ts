@@ -1,19 +1,30 @@
 import { context, metrics, propagation, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
-import { type DataPoint, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics'
+import { type DataPoint, MeterProvider, MetricReader, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics'
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace'
 
-/** A reader the test collects from on demand, instead of on a timer. */
+/** A reader the test collects from on demand, instead of on a timer; a flush (lameduck's, at close) is kept. */
 class CollectingReader extends MetricReader {
-  protected override async onForceFlush(): Promise<void> {}
+  flushed: Map<string, MetricData> | null = null
+  protected override async onForceFlush(): Promise<void> {
+    this.flushed = byName((await this.collect()).resourceMetrics)
+  }
   protected override async onShutdown(): Promise<void> {}
+}
+
+function byName(resourceMetrics: ResourceMetrics): Map<string, MetricData> {
+  const metrics = new Map<string, MetricData>()
+  for (const scope of resourceMetrics.scopeMetrics) for (const metric of scope.metrics) metrics.set(metric.descriptor.name, metric)
+  return metrics
 }
 
 export interface InMemoryTelemetry {
   readonly spans: () => ReadableSpan[]
   /** Collects now and returns the metrics by name. */
   readonly collect: () => Promise<Map<string, MetricData>>
+  /** What the last force-flush exported, by name. */
+  readonly flushed: () => Map<string, MetricData> | null
   readonly reset: () => void
   readonly uninstall: () => Promise<void>
 }
@@ -36,12 +47,8 @@ export function installInMemoryTelemetry(signals: { traces?: boolean; metrics?: 
 
   return {
     spans: () => exporter.getFinishedSpans(),
-    async collect() {
-      const { resourceMetrics } = await reader.collect()
-      const byName = new Map<string, MetricData>()
-      for (const scope of resourceMetrics.scopeMetrics) for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric)
-      return byName
-    },
+    collect: async () => byName((await reader.collect()).resourceMetrics),
+    flushed: () => reader.flushed,
     reset: () => exporter.reset(),
     async uninstall() {
       await Promise.allSettled([tracerProvider?.shutdown(), meterProvider?.shutdown()])
