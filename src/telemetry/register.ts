@@ -27,3 +27,5 @@ const errors = exportErrorLog((fields, msg) => {
 })
 
 startTelemetry(config, errors)
+// Failures after the first were only counted; say how many, once, on the way out.
+process.once('exit', () => errors.summarize())
