@@ -5,7 +5,7 @@ import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporte
 import { OTLPMetricExporter as ProtobufMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto'
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto'
-import { detectResources, envDetector, hostDetector, type Resource, serviceInstanceIdDetector } from '@opentelemetry/resources'
+import { detectResources, envDetector, hostDetector, serviceInstanceIdDetector } from '@opentelemetry/resources'
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics'
 import {
   AlwaysOffSampler,
@@ -22,18 +22,18 @@ import type { SamplerConfig, TelemetryConfig } from './telemetry-config.ts'
 export interface RunningTelemetry {
   readonly tracerProvider: TracerProvider | null
   readonly meterProvider: MeterProvider | null
-  /** Exports what is buffered and stops; never rejects, never takes much longer than the export timeout. */
-  shutdown(): Promise<void>
 }
 
 /**
  * Starts the SDK for the signals `config` enables and registers it with the
  * OpenTelemetry API, where lameduck's plugin finds it. With nothing enabled it
  * registers nothing at all, so the plugin installs no hook and the per-request
- * cost stays zero.
+ * cost stays zero. There is no shutdown here: lameduck's plugin flushes both
+ * providers when the server closes (instrument-lifecycle.ts), and their timers
+ * do not hold the process open.
  */
 export function startTelemetry(config: TelemetryConfig, errors: ExportErrorLog): RunningTelemetry {
-  if (!config.traces && !config.metrics) return { tracerProvider: null, meterProvider: null, shutdown: async () => {} }
+  if (!config.traces && !config.metrics) return { tracerProvider: null, meterProvider: null }
 
   setGlobalErrorHandler(errors.report)
   const resource = detectResources({ detectors: [envDetector, hostDetector, serviceInstanceIdDetector] })
@@ -60,7 +60,7 @@ export function startTelemetry(config: TelemetryConfig, errors: ExportErrorLog):
     const { protocol, timeoutMs, exportIntervalMs } = config.metrics
     const exporter = protocol === 'http/json' ? new JsonMetricExporter({ timeoutMillis: timeoutMs }) : new ProtobufMetricExporter({ timeoutMillis: timeoutMs })
     meterProvider = new MeterProvider({
-      resource: resource as Resource,
+      resource,
       readers: [
         new PeriodicExportingMetricReader({
           exporter,
@@ -72,15 +72,7 @@ export function startTelemetry(config: TelemetryConfig, errors: ExportErrorLog):
     metrics.setGlobalMeterProvider(meterProvider)
   }
 
-  return {
-    tracerProvider,
-    meterProvider,
-    shutdown: async () => {
-      // A rejected shutdown (collector down) must not turn a clean exit into exit code 1.
-      await Promise.allSettled([tracerProvider?.shutdown(), meterProvider?.shutdown()])
-      errors.summarize()
-    },
-  }
+  return { tracerProvider, meterProvider }
 }
 
 export function samplerOf({ name, ratio }: SamplerConfig): Sampler {
