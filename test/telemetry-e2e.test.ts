@@ -168,6 +168,10 @@ describe('a collector that is down or slow', () => {
     const failures = service.lines.filter((l) => String(l.msg).startsWith('telemetry: export'))
     expect(failures).toHaveLength(1)
     expect(failures[0]).toMatchObject({ level: 40, err: { message: expect.stringContaining('ECONNREFUSED') } })
+    // The later failures were counted, and the count written once on the way out.
+    const summaries = service.lines.filter((l) => l.suppressed_errors !== undefined)
+    expect(summaries).toHaveLength(1)
+    expect(summaries[0]!.suppressed_errors).toBeGreaterThan(0)
   })
 
   it('with a collector that answers after 5 s, still exits within about a second of stopping', async () => {
