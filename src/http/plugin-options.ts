@@ -1,3 +1,4 @@
+import type { InspectionEvent, Observer } from 'xstate'
 import { schemaCheck } from '../config/schema-check.ts'
 import { invalidOption } from '../errors.ts'
 import type { StartupWork } from '../machine/lifecycle-machine.ts'
@@ -25,7 +26,12 @@ export interface LameduckOptions {
   closeTimeoutMs?: number
   /** Called once with the exit code when the lifecycle has stopped and the server is closed. Default: end the process; `false`: do nothing. */
   exit?: ((code: number) => void) | false
+  /** XState inspection of the lifecycle actor (passed to `createActor`), e.g. lameduck's `createLifecycleInspector(...).inspect`. */
+  inspect?: InspectionObserver
 }
+
+/** What XState's `createActor(machine, { inspect })` accepts. */
+export type InspectionObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void)
 
 export interface ResolvedOptions {
   readonly maxConcurrency: number
@@ -38,6 +44,7 @@ export interface ResolvedOptions {
   readonly startup: StartupWork | null
   readonly closeTimeoutMs: number
   readonly exit: ((code: number) => void) | null
+  readonly inspect: InspectionObserver | null
 }
 
 export const defaultOptions = {
@@ -105,7 +112,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const raw: Record<string, unknown> = input == null ? {} : (input as Record<string, unknown>)
   if (typeof raw !== 'object' || Array.isArray(raw)) throw invalidOption('(options)', input, 'an object')
   // Fastify adds its own keys to plugin options; they are not ours to judge.
-  const { startup, exit, prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...data } = raw
+  const { startup, exit, inspect, prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...data } = raw
   const problem = checkData(data)
   if (problem) throw invalidOption(problem.field, problem.value, problem.expected)
   if (startup !== undefined && typeof startup !== 'function') {
@@ -113,6 +120,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   if (exit !== undefined && exit !== false && typeof exit !== 'function') {
     throw invalidOption('exit', exit, 'a function (code) => void, or false')
+  }
+  if (inspect !== undefined && typeof inspect !== 'function' && typeof (inspect as { next?: unknown } | null)?.next !== 'function') {
+    throw invalidOption('inspect', inspect, 'a function (event) => void or an observer { next(event) }')
   }
   const d = data as DataOptions
   const probes = {
@@ -135,6 +145,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     startup: (startup as StartupWork | undefined) ?? null,
     closeTimeoutMs: d.closeTimeoutMs ?? defaultOptions.closeTimeoutMs,
     exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? exitProcess),
+    inspect: (inspect as InspectionObserver | undefined) ?? null,
   })
 }
 
