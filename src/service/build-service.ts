@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServiceConfig } from '../config/env-config.ts'
+import { lifecycleLiveView } from '../debug/live-view-plugin.ts'
 import { lameduck } from '../http/lameduck-plugin.ts'
 import type { LameduckOptions } from '../http/plugin-options.ts'
 import { createLifecycleInspector } from '../inspect/lifecycle-inspector.ts'
@@ -33,6 +34,8 @@ export function buildService(config: ServiceConfig, pluginOverrides: Partial<Lam
     ...(inspector ? { inspect: inspector.inspect } : {}),
     ...pluginOverrides,
   })
+  // Off by default; loopback clients only unless a token is set (docs/live-view.md).
+  if (config.debugRoutes) app.register(lifecycleLiveView, { token: config.debugToken })
   errorReplies(app)
   app.register(async (routes) => helloRoute(routes))
   return app
