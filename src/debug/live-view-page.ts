@@ -56,17 +56,17 @@ section { background: var(--card); border: 1px solid var(--line); border-radius:
 label { display: block; color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: .06em; }
 output { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
 small { display: block; color: var(--muted); font-size: 11px; min-height: 1em; }
-.now { display: grid; grid-template-columns: repeat(8, minmax(0, 1fr)); gap: 12px; }
+.now { display: grid; grid-template-columns: minmax(0, 1.7fr) repeat(7, minmax(0, 1fr)); gap: 12px; }
 .pill { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 13px; font-weight: 600; background: #e5e7eb; color: var(--ink); }
 .pill.ready, .pill.live { background: #dcfce7; color: #166534; }
 .pill.at_capacity, .pill.starting, .pill.draining { background: #fef3c7; color: #92400e; }
 .pill.stopped, .pill.ended { background: #e2e8f0; color: #334155; }
 .pill.lost { background: #fee2e2; color: #991b1b; }
 .bar { height: 6px; background: #e5e7eb; border-radius: 3px; margin-top: 4px; overflow: hidden; }
-.bar > div { height: 100%; width: 0; background: var(--accent); transition: width .2s; }
+.bar > div { height: 100%; width: 0; background: var(--accent); }
 .bar.wide { height: 10px; }
 .diagram svg { width: 100%; height: auto; display: block; }
-svg .state rect { fill: #fff; stroke: #94a3b8; stroke-width: 1.5; transition: fill .2s; }
+svg .state rect { fill: #fff; stroke: #94a3b8; stroke-width: 1.5; }
 svg .state.compound rect { fill: #f8fafc; stroke-dasharray: 4 3; }
 svg .state .final-ring { fill: none; }
 svg .state text { fill: var(--ink); font-family: system-ui, sans-serif; }
@@ -109,6 +109,21 @@ function highlight(path) {
 
 function seconds(ms) { return (ms / 1000).toFixed(1) + ' s'; }
 
+// Frames come when something changes; the drain clock moves between them. Server time is
+// frame.at plus the time since it arrived, so the browser's clock does not matter.
+let receivedAt = 0;
+function drainProgress(frame) {
+  const t = frame.timeline;
+  if (t.drainStartedAt === null) return;
+  const end = t.stoppedAt ?? frame.at + (performance.now() - receivedAt);
+  const used = Math.max(0, end - t.drainStartedAt);
+  $('drain').hidden = false;
+  $('drain-bar').style.width = Math.min(100, (100 * used) / frame.settings.drainTimeoutMs) + '%';
+  $('drain-text').textContent = seconds(used) + ' of ' + seconds(frame.settings.drainTimeoutMs) +
+    (frame.signals.length ? ' · after ' + frame.signals.join(', ') : '');
+}
+setInterval(() => { if (last) drainProgress(last); }, 200);
+
 function render(frame) {
   const c = frame.counts;
   document.body.dataset.state = frame.state;
@@ -128,15 +143,8 @@ function render(frame) {
   $('exit-code').textContent = frame.exitCode === null ? '' : 'exit code ' + frame.exitCode;
   highlight(frame.path);
 
-  const t = frame.timeline;
-  if (t.drainStartedAt !== null) {
-    const end = t.stoppedAt ?? frame.at;
-    const used = end - t.drainStartedAt;
-    $('drain').hidden = false;
-    $('drain-bar').style.width = Math.min(100, (100 * used) / frame.settings.drainTimeoutMs) + '%';
-    $('drain-text').textContent = seconds(used) + ' of ' + seconds(frame.settings.drainTimeoutMs) +
-      (frame.signals.length ? ' · after ' + frame.signals.join(', ') : '');
-  }
+  receivedAt = performance.now();
+  drainProgress(frame);
 
   if (!last || last.path !== frame.path) {
     const item = document.createElement('li');
