@@ -67,7 +67,7 @@ describe('the live view in a real browser', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ work_ms: 1_500 }),
     })
-    await page.waitForFunction(() => document.getElementById('in-flight')?.textContent === '1 / 2')
+    await page.locator('#in-flight', { hasText: /^1 \/ 2$/ }).waitFor()
 
     // SIGTERM with the request in flight: not-ready delay, then the drain proper.
     service.child.kill('SIGTERM')
