@@ -114,7 +114,7 @@ describe('createLifecycleInspector', () => {
     const server = new WebSocketServer({ host: '127.0.0.1', port })
     const messages: Received[] = []
     server.on('connection', (socket) => socket.on('message', (data) => messages.push(JSON.parse(String(data)) as Received)))
-    cleanups.push(() => new Promise((resolve) => { for (const c of server.clients) c.terminate(); server.close(resolve) }))
+    cleanups.push(() => new Promise<void>((resolve) => { for (const c of server.clients) c.terminate(); server.close(() => resolve()) }))
     await until(() => messages.some((m) => m.snapshot?.value === 'running'), 'the buffered snapshots', 3_000)
     expect(messages[0]?.type).toBe('@xstate.actor')
     actor.stop()
