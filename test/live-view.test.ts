@@ -187,3 +187,14 @@ describe('the event stream', () => {
     expect(stream.frames.at(-1)?.state).toBe('running')
   })
 })
+
+describe('the published package', () => {
+  it('exports the live view from lameduck/debug and the inspector from lameduck/inspect', async () => {
+    // By package name, as a user imports them: resolved through package.json `exports` to dist/.
+    const debug = await import('lameduck/debug')
+    const inspect = await import('lameduck/inspect')
+    expect(typeof debug.lifecycleLiveView).toBe('function')
+    expect(typeof debug.lifecycleFrame).toBe('function')
+    expect(typeof inspect.createLifecycleInspector).toBe('function')
+  })
+})

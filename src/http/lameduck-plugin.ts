@@ -34,7 +34,13 @@ declare module 'fastify' {
 }
 
 const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOptions, done) => {
-  const options = resolveOptions(rawOptions)
+  let options: ResolvedOptions
+  try {
+    options = resolveOptions(rawOptions)
+  } catch (error) {
+    done(error as Error)
+    return
+  }
   if (fastify.hasDecorator('lameduck')) {
     done(new LameduckError('LAMEDUCK_ALREADY_REGISTERED', 'lameduck is already registered on this Fastify instance'))
     return
