@@ -65,6 +65,24 @@ const outsideAddress = Object.values(networkInterfaces())
   .flat()
   .find((i) => i && i.family === 'IPv4' && !i.internal)?.address
 
+describe('the environment of the live view and the inspector', () => {
+  it('is off unless asked for', () => {
+    expect(readEnvConfig({})).toMatchObject({ inspectUrl: null, debugRoutes: false, debugToken: null })
+  })
+
+  it('refuses a bad value naming the variable and the value, but never echoes a token', () => {
+    expect(() => readEnvConfig({ LAMEDUCK_INSPECT_URL: 'http://127.0.0.1:8080' })).toThrow(
+      'environment variable LAMEDUCK_INSPECT_URL must be a ws:// or wss:// URL, or empty; received "http://127.0.0.1:8080"',
+    )
+    expect(() => readEnvConfig({ LAMEDUCK_DEBUG: 'yes' })).toThrow(
+      'environment variable LAMEDUCK_DEBUG must be one of 0, 1; received "yes"',
+    )
+    expect(() => readEnvConfig({ LAMEDUCK_DEBUG_TOKEN: 'short-secret' })).toThrow(
+      'environment variable LAMEDUCK_DEBUG_TOKEN must be 16 to 512 printable characters without spaces, or empty; received "(hidden, 12 characters)"',
+    )
+  })
+})
+
 describe('access to the live view', () => {
   it('is off unless LAMEDUCK_DEBUG=1', async () => {
     const { port } = await service({})

@@ -95,6 +95,7 @@ function streamFrames(
 
   let sent = ''
   const send = (frameSource: Parameters<typeof lifecycleFrame>[0]) => {
+    if (res.writableEnded || res.destroyed) return
     const frame = lifecycleFrame(frameSource)
     // Counts move between transitions (they live in the ledger): send a frame only when something changed.
     const { at: _at, ...content } = frame
