@@ -137,7 +137,7 @@ describe('LAMEDUCK_INSPECT_URL in the reference service (a real process)', () =>
     const inFlight = request(`${service.origin}/hello`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ work_ms: 400 }),
+      body: JSON.stringify({ work_ms: 1_000 }),
     })
     await until(() => service.stdout().includes('incoming request'), 'the request to arrive')
     const signalled = performance.now()

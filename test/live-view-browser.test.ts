@@ -65,7 +65,7 @@ describe('the live view in a real browser', () => {
     const inFlight = request(`${service.origin}/hello`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ work_ms: 1_500 }),
+      body: JSON.stringify({ work_ms: 2_000 }),
     })
     await page.locator('#in-flight', { hasText: /^1 \/ 2$/ }).waitFor()
 
