@@ -22,7 +22,8 @@ export function lifecycleMermaid(graph: MachineGraph = machineGraph(lifecycleMac
 
   const emit = (parent: string | null, indent: string) => {
     for (const state of children(parent)) {
-      if (state.parent !== null) lines.push(`${indent}state "${state.key}" as ${idOf(state.path)}`)
+      // Named explicitly, or Mermaid shows a description in place of the state's name.
+      if (state.parent !== null || state.invokes.length) lines.push(`${indent}state "${state.key}" as ${idOf(state.path)}`)
       if (state.invokes.length) lines.push(`${indent}${idOf(state.path)} : invokes ${state.invokes.join(', ')}`)
       if (state.type === 'compound' && state.initial) {
         lines.push(`${indent}state ${idOf(state.path)} {`)
