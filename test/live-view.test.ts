@@ -199,6 +199,13 @@ describe('the event stream', () => {
     expect(performance.now() - signalled).toBeLessThan(500)
   })
 
+  it('has no HEAD twin that would hold a bodiless stream open', async () => {
+    const { port } = await service({ LAMEDUCK_DEBUG: '1' })
+    const response = await request(`http://127.0.0.1:${port}/debug/lifecycle/events`, { method: 'HEAD' })
+    await response.body.dump()
+    expect(response.statusCode).toBe(404)
+  })
+
   it('ends when the server is closed without a drain', async () => {
     const { app, port } = await service({ LAMEDUCK_DEBUG: '1' })
     const stream = await subscribe(`http://127.0.0.1:${port}/debug/lifecycle/events`)

@@ -66,7 +66,8 @@ const liveViewPlugin: FastifyPluginCallback<LiveViewOptions> = (fastify, options
   })
 
   const open = new Set<() => void>()
-  fastify.get(`${path}/events`, common, (_request, reply) => streamFrames(reply, lameduck, sampleMs, heartbeatMs, open))
+  // No HEAD twin: it would open a stream with no body that lasts until stop.
+  fastify.get(`${path}/events`, { ...common, exposeHeadRoute: false }, (_request, reply) => streamFrames(reply, lameduck, sampleMs, heartbeatMs, open))
   // fastify.close() without a drain closes the server before lameduck's onClose stops the actor, and a
   // server does not close while a stream is open: end the streams first.
   fastify.addHook('preClose', (hookDone) => {
