@@ -1,5 +1,5 @@
 export { lameduck, lameduck as default, type Lameduck } from './http/lameduck-plugin.ts'
-export { type LameduckOptions, type ResolvedOptions, defaultOptions } from './http/plugin-options.ts'
+export { type InspectionObserver, type LameduckOptions, type ResolvedOptions, defaultOptions } from './http/plugin-options.ts'
 export { probeRouteConfig } from './http/probe-routes.ts'
 export { lifecycleStreams, whenStopped, type LifecycleActor, type LifecycleStreams } from './streams/lifecycle-streams.ts'
 export * from './machine/index.ts'

@@ -60,6 +60,7 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
       shutdownDelayMs: options.shutdownDelayMs,
       overCapacity: options.overCapacity,
     },
+    ...(options.inspect ? { inspect: options.inspect } : {}),
   })
   const getSnapshot = () => actor.getSnapshot()
   const ledger = getSnapshot().context.requests as RequestLedger<ServerResponse>

@@ -1,3 +1,4 @@
+import type { InspectionEvent, Observer } from 'xstate'
 import { schemaCheck } from '../config/schema-check.ts'
 import { invalidOption } from '../errors.ts'
 import type { StartupWork } from '../machine/lifecycle-machine.ts'
@@ -30,7 +31,12 @@ export interface LameduckOptions {
    * `false` when the application traces requests itself (e.g. `@fastify/otel`). Lifecycle spans and metrics stay.
    */
   requestSpans?: boolean
+  /** XState inspection of the lifecycle actor (passed to `createActor`), e.g. lameduck's `createLifecycleInspector(...).inspect`. */
+  inspect?: InspectionObserver
 }
+
+/** What XState's `createActor(machine, { inspect })` accepts. */
+export type InspectionObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void)
 
 export interface ResolvedOptions {
   readonly maxConcurrency: number
@@ -44,6 +50,7 @@ export interface ResolvedOptions {
   readonly closeTimeoutMs: number
   readonly exit: ((code: number) => void) | null
   readonly requestSpans: boolean
+  readonly inspect: InspectionObserver | null
 }
 
 export const defaultOptions = {
@@ -114,7 +121,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const raw: Record<string, unknown> = input == null ? {} : (input as Record<string, unknown>)
   if (typeof raw !== 'object' || Array.isArray(raw)) throw invalidOption('(options)', input, 'an object')
   // Fastify adds its own keys to plugin options; they are not ours to judge.
-  const { startup, exit, prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...data } = raw
+  const { startup, exit, inspect, prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...data } = raw
   const problem = checkData(data)
   if (problem) throw invalidOption(problem.field, problem.value, problem.expected)
   if (startup !== undefined && typeof startup !== 'function') {
@@ -122,6 +129,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   if (exit !== undefined && exit !== false && typeof exit !== 'function') {
     throw invalidOption('exit', exit, 'a function (code) => void, or false')
+  }
+  if (inspect !== undefined && typeof inspect !== 'function' && typeof (inspect as { next?: unknown } | null)?.next !== 'function') {
+    throw invalidOption('inspect', inspect, 'a function (event) => void or an observer { next(event) }')
   }
   const d = data as DataOptions
   const probes = {
@@ -145,6 +155,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     closeTimeoutMs: d.closeTimeoutMs ?? defaultOptions.closeTimeoutMs,
     exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? exitProcess),
     requestSpans: d.requestSpans ?? defaultOptions.requestSpans,
+    inspect: (inspect as InspectionObserver | undefined) ?? null,
   })
 }
 
