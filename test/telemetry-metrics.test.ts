@@ -3,21 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ServiceConfig } from '../src/config/env-config.ts'
+import { readEnvConfig, type ServiceConfig } from '../src/config/env-config.ts'
 import { buildService } from '../src/service/build-service.ts'
 import { lameduckMetrics } from '../src/telemetry/lifecycle-metrics.ts'
 import { installInMemoryTelemetry, type InMemoryTelemetry, pointValue } from './support/otlp-in-memory.ts'
 
-const baseConfig: ServiceConfig = {
-  port: 0,
-  host: '127.0.0.1',
-  maxConcurrency: 1,
-  drainTimeoutMs: 30_000,
-  shutdownDelayMs: 0,
-  overCapacity: 'reject',
-  logLevel: 'silent',
-  startupMs: 0,
-}
+// Read through the real env parser, so new settings get their defaults here too.
+const baseConfig: ServiceConfig = readEnvConfig({ PORT: '0', HOST: '127.0.0.1', OVER_CAPACITY: 'reject', LOG_LEVEL: 'silent' })
 
 let telemetry: InMemoryTelemetry | null = null
 let app: FastifyInstance | null = null

@@ -4,22 +4,14 @@ import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { FastifyInstance } from 'fastify'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ServiceConfig } from '../src/config/env-config.ts'
+import { readEnvConfig, type ServiceConfig } from '../src/config/env-config.ts'
 import type { LameduckOptions } from '../src/http/plugin-options.ts'
 import { buildService } from '../src/service/build-service.ts'
 import { traceIdsMixin } from '../src/telemetry/log-correlation.ts'
 import { installInMemoryTelemetry, type InMemoryTelemetry } from './support/otlp-in-memory.ts'
 
-const baseConfig: ServiceConfig = {
-  port: 0,
-  host: '127.0.0.1',
-  maxConcurrency: 1,
-  drainTimeoutMs: 30_000,
-  shutdownDelayMs: 0,
-  overCapacity: 'admit',
-  logLevel: 'silent',
-  startupMs: 0,
-}
+// Read through the real env parser, so new settings get their defaults here too.
+const baseConfig: ServiceConfig = readEnvConfig({ PORT: '0', HOST: '127.0.0.1', OVER_CAPACITY: 'admit', LOG_LEVEL: 'silent' })
 
 let telemetry: InMemoryTelemetry | null = null
 let app: FastifyInstance | null = null
