@@ -131,7 +131,7 @@ export const variants: readonly Variant[] = [
     tracing: '@fastify/otel 100%',
     unavailable: () => (existsSync(at('node_modules/@fastify/otel')) ? null : '@fastify/otel is not installed (npm ci)'),
     launch: (c) =>
-      node(['--import', `./${built('bench/apps/fastify-otel-preload.js')}`, built('src/main.js')], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
+      node(['--import', `./${built('bench/apps/fastify-otel-preload.js')}`, built('bench/apps/fastify-otel-main.js')], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
   },
   {
     id: 'seed-python',

@@ -15,6 +15,9 @@ const steps: [string, () => Promise<unknown>][] = [
   ['src/http/plugin-options (compiles the options schema)', () => import(new URL('src/http/plugin-options.js', build).href)],
   ['src/machine/lifecycle-machine', () => import(new URL('src/machine/lifecycle-machine.js', build).href)],
   ['src/http/lameduck-plugin (the rest)', () => import(new URL('src/http/lameduck-plugin.js', build).href)],
+  ['src/debug/live-view-plugin', () => import(new URL('src/debug/live-view-plugin.js', build).href)],
+  ['src/inspect/lifecycle-inspector', () => import(new URL('src/inspect/lifecycle-inspector.js', build).href)],
+  ['src/service/build-service (the rest)', () => import(new URL('src/service/build-service.js', build).href)],
 ]
 const lines: string[] = []
 for (const [name, load] of steps) {

@@ -1,3 +1,4 @@
+import type { InspectionEvent, Observer } from 'xstate'
 import { schemaCheck } from '../config/schema-check.ts'
 import { invalidOption } from '../errors.ts'
 import type { StartupWork } from '../machine/lifecycle-machine.ts'
@@ -25,7 +26,17 @@ export interface LameduckOptions {
   closeTimeoutMs?: number
   /** Called once with the exit code when the lifecycle has stopped and the server is closed. Default: end the process; `false`: do nothing. */
   exit?: ((code: number) => void) | false
+  /**
+   * One SERVER span per request when an OpenTelemetry SDK is registered. Default true;
+   * `false` when the application traces requests itself (e.g. `@fastify/otel`). Lifecycle spans and metrics stay.
+   */
+  requestSpans?: boolean
+  /** XState inspection of the lifecycle actor (passed to `createActor`), e.g. lameduck's `createLifecycleInspector(...).inspect`. */
+  inspect?: InspectionObserver
 }
+
+/** What XState's `createActor(machine, { inspect })` accepts. */
+export type InspectionObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void)
 
 export interface ResolvedOptions {
   readonly maxConcurrency: number
@@ -38,6 +49,8 @@ export interface ResolvedOptions {
   readonly startup: StartupWork | null
   readonly closeTimeoutMs: number
   readonly exit: ((code: number) => void) | null
+  readonly requestSpans: boolean
+  readonly inspect: InspectionObserver | null
 }
 
 export const defaultOptions = {
@@ -47,6 +60,7 @@ export const defaultOptions = {
   overCapacity: 'admit',
   retryAfterSeconds: 1,
   closeTimeoutMs: 5_000,
+  requestSpans: true,
 } as const
 
 // 24 days: the largest delay a Node timer honours (2^31 - 1 ms).
@@ -61,6 +75,7 @@ interface DataOptions {
   probes?: { health?: string | false; ready?: string | false }
   signals?: string[] | false
   closeTimeoutMs?: number
+  requestSpans?: boolean
 }
 
 const probePath = {
@@ -95,6 +110,7 @@ const dataSchema = {
       ],
     },
     closeTimeoutMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+    requestSpans: { type: 'boolean' },
   },
 } as const
 
@@ -105,7 +121,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const raw: Record<string, unknown> = input == null ? {} : (input as Record<string, unknown>)
   if (typeof raw !== 'object' || Array.isArray(raw)) throw invalidOption('(options)', input, 'an object')
   // Fastify adds its own keys to plugin options; they are not ours to judge.
-  const { startup, exit, prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...data } = raw
+  const { startup, exit, inspect, prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...data } = raw
   const problem = checkData(data)
   if (problem) throw invalidOption(problem.field, problem.value, problem.expected)
   if (startup !== undefined && typeof startup !== 'function') {
@@ -113,6 +129,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   if (exit !== undefined && exit !== false && typeof exit !== 'function') {
     throw invalidOption('exit', exit, 'a function (code) => void, or false')
+  }
+  if (inspect !== undefined && typeof inspect !== 'function' && typeof (inspect as { next?: unknown } | null)?.next !== 'function') {
+    throw invalidOption('inspect', inspect, 'a function (event) => void or an observer { next(event) }')
   }
   const d = data as DataOptions
   const probes = {
@@ -135,6 +154,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     startup: (startup as StartupWork | undefined) ?? null,
     closeTimeoutMs: d.closeTimeoutMs ?? defaultOptions.closeTimeoutMs,
     exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? exitProcess),
+    requestSpans: d.requestSpans ?? defaultOptions.requestSpans,
+    inspect: (inspect as InspectionObserver | undefined) ?? null,
   })
 }
 

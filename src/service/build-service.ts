@@ -1,17 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServiceConfig } from '../config/env-config.ts'
+import { lifecycleLiveView } from '../debug/live-view-plugin.ts'
 import { lameduck } from '../http/lameduck-plugin.ts'
 import type { LameduckOptions } from '../http/plugin-options.ts'
+import { createLifecycleInspector } from '../inspect/lifecycle-inspector.ts'
 import { errorReplies, schemaErrorFormatter } from './error-replies.ts'
 import { helloRoute } from './hello-route.ts'
+import { logCorrelation } from '../telemetry/log-correlation.ts'
 
 export const bodyLimitBytes = 1_048_576
 
 /** The reference service: the seed's app, done right. `pluginOverrides` is for tests and benchmarks. */
 export function buildService(config: ServiceConfig, pluginOverrides: Partial<LameduckOptions> = {}): FastifyInstance {
   const app = Fastify({
-    logger: { level: config.logLevel },
+    // trace_id and span_id on the lines logged inside a request, when tracing is on.
+    logger: { level: config.logLevel, ...logCorrelation() },
     bodyLimit: bodyLimitBytes,
     // Wrong types are rejected, not coerced ({"name": 42} is a 400), and unknown
     // fields are an error rather than silently dropped.
@@ -19,14 +23,21 @@ export function buildService(config: ServiceConfig, pluginOverrides: Partial<Lam
     schemaErrorFormatter,
   })
 
+  // Opt-in: the inspector's socket is unref'd and closed with the server, so it never holds the exit.
+  const inspector = config.inspectUrl ? createLifecycleInspector({ url: config.inspectUrl, log: app.log }) : null
+  if (inspector) app.addHook('onClose', () => inspector.stop())
+
   app.register(lameduck, {
     maxConcurrency: config.maxConcurrency,
     drainTimeoutMs: config.drainTimeoutMs,
     shutdownDelayMs: config.shutdownDelayMs,
     overCapacity: config.overCapacity,
     startup: config.startupMs > 0 ? (signal) => sleep(config.startupMs, undefined, { signal }) : undefined,
+    ...(inspector ? { inspect: inspector.inspect } : {}),
     ...pluginOverrides,
   })
+  // Off by default; loopback clients only unless a token is set (docs/live-view.md).
+  if (config.debugRoutes) app.register(lifecycleLiveView, { token: config.debugToken })
   errorReplies(app)
   app.register(async (routes) => helloRoute(routes))
   return app
