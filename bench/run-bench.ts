@@ -27,9 +27,9 @@ const int = (name: string, fallback: number) => {
   if (!/^[0-9]+$/.test(raw)) throw new Error(`${name} must be a whole number; received ${JSON.stringify(raw)}`)
   return Number(raw)
 }
-const rounds = int('BENCH_ROUNDS', 3)
+const rounds = int('BENCH_ROUNDS', 5)
 const warmupSeconds = int('BENCH_WARMUP', 3)
-const load: LoadSettings = { connections: int('BENCH_CONNECTIONS', 32), threads: 1, durationSeconds: int('BENCH_DURATION', 8), timeoutSeconds: 5 }
+const load: LoadSettings = { connections: int('BENCH_CONNECTIONS', 32), threads: 1, durationSeconds: int('BENCH_DURATION', 6), timeoutSeconds: 5 }
 const only = env.BENCH_VARIANTS?.split(',').map((s) => s.trim()).filter(Boolean)
 const docPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
 const findingsPath = fileURLToPath(new URL('./findings.md', import.meta.url))
