@@ -209,7 +209,7 @@ export function environmentLines(results: BenchResults): string[] {
   const l = i.load
   return [
     `- Date: ${i.date}`,
-    `- Node: ${i.node}${i.python ? `; seed variant: ${i.python} (Debian packages)` : ''}`,
+    `- Node: ${i.node}${i.nodeFlags ? ` with ${i.nodeFlags}` : ', default V8 flags'}${i.python ? `; seed variant: ${i.python} (Debian packages)` : ''}`,
     `- CPU: ${i.cpu}, ${i.cores} cores (load average at start: ${i.loadavg})`,
     `- Load: wrk, ${l.threads} thread, ${l.connections} connections, ${l.durationSeconds} s per round per variant, POST /hello \`{"name":"bench"}\` (\`${i.loadCommand}\`)`,
     `- Rounds: ${i.rounds}, variants alternating in rotated order each round; one ${i.warmupSeconds} s warm-up per variant first; figures are medians over rounds, ratios medians of per-round ratios`,

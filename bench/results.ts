@@ -47,6 +47,8 @@ export interface RunInfo {
   readonly rounds: number
   readonly warmupSeconds: number
   readonly loadCommand: string
+  /** BENCH_NODE_FLAGS, if any. */
+  readonly nodeFlags: string
   readonly elapsedSeconds: number
 }
 

@@ -18,7 +18,8 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * in its own process, then lifecycle trials on fresh processes, then the lifecycle-design
  * micro benchmark. Prints the tables and writes docs/benchmarks.md.
  * Environment (for short trial runs): BENCH_ROUNDS, BENCH_DURATION (s), BENCH_CONNECTIONS,
- * BENCH_WARMUP (s), BENCH_VARIANTS (comma-separated ids; the doc is then not written).
+ * BENCH_WARMUP (s), BENCH_VARIANTS (comma-separated ids; the doc is then not written),
+ * BENCH_NODE_FLAGS (extra flags for every Node variant).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -152,6 +153,7 @@ const bench: BenchResults = {
     load,
     rounds,
     warmupSeconds,
+    nodeFlags: process.env.BENCH_NODE_FLAGS ?? '',
     loadCommand: wrkCommand('http://127.0.0.1:PORT/hello', load).join(' ').replace(/\S*post-hello\.lua/, 'bench/load/post-hello.lua'),
     elapsedSeconds: (performance.now() - began) / 1000,
   },

@@ -49,9 +49,13 @@ export interface Variant {
   launch(context: LaunchContext): LaunchSpec
 }
 
+// Extra V8/Node flags for every Node variant, e.g. BENCH_NODE_FLAGS="--max-semi-space-size=16 --min-semi-space-size=16"
+// to take V8's adaptive young-generation sizing out of a comparison (bench/findings.md). Default: none.
+const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
+
 const node = (args: string[], env: Record<string, string>, context: LaunchContext): LaunchSpec => ({
   command: process.execPath,
-  args,
+  args: [...nodeFlags, ...args],
   env: { ...commonEnv, ...env, PORT: String(context.port) },
   cwd: root,
 })
