@@ -136,21 +136,47 @@ export function goalsOf(figures: Figures[]): Goal[] {
 
 const ms = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : v > 0 ? `> ${exitCapMs} (killed)` : '–')
 
-export function mainTable(figures: Figures[]): string[] {
+export function loadTable(figures: Figures[]): string[] {
   const rows = [
-    '| Variant | req/s | x baseline | p50 ms | p99 ms | p99 x baseline | RSS idle MB | RSS under load, peak MB | start to ready ms | SIGTERM to exit, idle ms | last response to exit ms | SIGTERM to /ready not 200, ms (as) | first /ready after SIGTERM (200s after SIGTERM, max) | spans / request |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|',
+    '| Variant | req/s | x baseline | p50 ms | p99 ms | p99 x baseline | RSS idle MB | RSS under load, peak MB | spans / request |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const x of figures) {
     if (x.skipped) {
-      rows.push(`| ${x.label} | skipped: ${x.skipped} |||||||||||||`)
+      rows.push(`| ${x.label} | skipped: ${x.skipped} ||||||||`)
       continue
     }
     rows.push(
-      `| ${x.label}${x.errors ? ` (**${x.errors} errors**)` : ''} | ${fixed(x.rps, 0)} | ${fixed(x.rpsRatio, 3)} | ${fixed(x.p50Ms, 2)} | ${fixed(x.p99Ms, 2)} | ${fixed(x.p99Ratio, 3)} | ${fixed(x.idleRssMb, 1)} | ${fixed(x.peakRssMb, 1)} | ${fixed(x.startToReadyMs, 0)} | ${ms(x.idleExitMs)} | ${ms(x.responseToExitMs)} | ${x.notReady} | ${x.firstReadyAfterSignal} (${fixed(x.okAfterSignalMax, 0)}${x.flapped ? ', came back' : ''}) | ${fixed(x.spansPerRequest, 2)} |`,
+      `| ${x.label}${x.errors ? ` (**${x.errors} errors**)` : ''} | ${fixed(x.rps, 0)} | ${fixed(x.rpsRatio, 3)} | ${fixed(x.p50Ms, 2)} | ${fixed(x.p99Ms, 2)} | ${fixed(x.p99Ratio, 3)} | ${fixed(x.idleRssMb, 1)} | ${fixed(x.peakRssMb, 1)} | ${fixed(x.spansPerRequest, 2)} |`,
     )
   }
   return rows
+}
+
+export function lifecycleTable(figures: Figures[]): string[] {
+  const rows = [
+    '| Variant | start to ready ms | SIGTERM to exit, idle ms | last in-flight response to exit ms | SIGTERM to first /ready not 200, ms (as) | first /ready after SIGTERM (most 200s after SIGTERM) |',
+    '|---|---:|---:|---:|---|---|',
+  ]
+  for (const x of figures) {
+    if (x.skipped) continue
+    rows.push(
+      `| ${x.label} | ${fixed(x.startToReadyMs, 0)} | ${ms(x.idleExitMs)} | ${ms(x.responseToExitMs)} | ${x.notReady} | ${x.firstReadyAfterSignal} (${fixed(x.okAfterSignalMax, 0)}${x.flapped ? ', came back' : ''}) |`,
+    )
+  }
+  return rows
+}
+
+/** Every round's throughput, for anyone who wants to see the spread behind the medians. */
+export function roundsTable(results: BenchResults): string[] {
+  const ran = results.variants.filter((v) => v.rounds.length > 0)
+  const n = Math.max(0, ...ran.map((v) => v.rounds.length))
+  const head = `| Variant | ${Array.from({ length: n }, (_, i) => `round ${i + 1} req/s (p99 ms)`).join(' | ')} |`
+  return [
+    head,
+    `|---|${Array.from({ length: n }, () => '---:').join('|')}|`,
+    ...ran.map((v) => `| ${v.variant.label} | ${v.rounds.map((r) => `${fixed(r.load.requestsPerSecond, 0)} (${fixed(r.load.p99Ms, 1)})`).join(' | ')} |`),
+  ]
 }
 
 export function goalTable(goals: Goal[]): string[] {
@@ -210,7 +236,10 @@ export function environmentLines(results: BenchResults): string[] {
   return [
     `- Date: ${i.date}`,
     `- Node: ${i.node}${i.nodeFlags ? ` with ${i.nodeFlags}` : ', default V8 flags'}${i.python ? `; seed variant: ${i.python} (Debian packages)` : ''}`,
-    `- CPU: ${i.cpu}, ${i.cores} cores (load average at start: ${i.loadavg})`,
+    `- CPU: ${i.cpu}, ${i.cores} cores; load average (1, 5, 15 min) at start ${i.loadavg}, at end ${i.loadavgEnd}`,
+    ...(i.shared
+      ? ['- **The machine was shared**: other work (other agents\' test runs) ran during this benchmark, as the load averages show. Only ratios within this run mean anything, and differences of a few percent are noise.']
+      : []),
     `- Load: wrk, ${l.threads} thread, ${l.connections} connections, ${l.durationSeconds} s per round per variant, POST /hello \`{"name":"bench"}\` (\`${i.loadCommand}\`)`,
     `- Rounds: ${i.rounds}, variants alternating in rotated order each round; one ${i.warmupSeconds} s warm-up per variant first; figures are medians over rounds, ratios medians of per-round ratios`,
     `- Every variant: ${Object.entries(commonEnv).map(([k, v]) => `${k}=${v}`).join(', ')} (the seed: uvicorn --log-level warning --no-access-log, max_concurrency 1)`,

@@ -42,6 +42,9 @@ export interface RunInfo {
   readonly cpu: string
   readonly cores: number
   readonly loadavg: string
+  readonly loadavgEnd: string
+  /** The 1-minute load average was above 1 at the start or the end: other work shared the machine. */
+  readonly shared: boolean
   readonly python: string | null
   readonly load: LoadSettings
   readonly rounds: number

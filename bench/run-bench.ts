@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { lifecycleTrials } from './lifecycle-trials.ts'
 import { type LoadSettings, runWrk, wrkCommand, wrkMissing } from './load/run-wrk.ts'
 import { startOtlpSink } from './otlp-sink.ts'
-import { designSection, environmentLines, figuresOf, goalsOf, goalTable, mainTable } from './report.ts'
+import { designSection, environmentLines, figuresOf, goalsOf, goalTable, lifecycleTable, loadTable, roundsTable } from './report.ts'
 import type { BenchResults, LoadRound, MicroResult, VariantResults } from './results.ts'
 import { freePort, launch, memoryOf, type ServerProcess, stop, waitFor200 } from './server-process.ts'
 import { rotate } from './stats.ts'
@@ -37,6 +37,7 @@ const findingsPath = fileURLToPath(new URL('./findings.md', import.meta.url))
 
 const log = (line: string) => process.stdout.write(`${line}\n`)
 const began = performance.now()
+const loadAtStart = loadavg()
 
 const missingWrk = wrkMissing()
 if (missingWrk) {
@@ -148,7 +149,9 @@ const bench: BenchResults = {
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
-    loadavg: loadavg().map((x) => x.toFixed(2)).join(' '),
+    loadavg: loadAtStart.map((x) => x.toFixed(2)).join(' '),
+    loadavgEnd: loadavg().map((x) => x.toFixed(2)).join(' '),
+    shared: (loadAtStart[0] ?? 0) > 1 || (loadavg()[0] ?? 0) > 1,
     python: chosen.some((v) => v.id === 'seed-python') ? pythonVersions() : null,
     load,
     rounds,
@@ -162,7 +165,8 @@ const bench: BenchResults = {
   parity,
 }
 const figures = figuresOf(bench)
-const main = mainTable(figures.filter((f) => results.find((r) => r.variant.id === f.id)?.variant.role === 'main'))
+const mainFigures = figures.filter((f) => results.find((r) => r.variant.id === f.id)?.variant.role === 'main')
+const main = [...loadTable(mainFigures), '', ...lifecycleTable(mainFigures)]
 const goals = goalTable(goalsOf(figures))
 const design = designSection(bench, figures)
 const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.variant.id}: ${p}`))
@@ -183,14 +187,19 @@ if (!only) {
     '',
     '## Figures per variant',
     '',
-    ...main,
+    ...loadTable(mainFigures),
     '',
-    'Columns: throughput and its ratio to the baseline (median of per-round ratios); wrk\'s p50/p99 latency; RSS idle (fresh',
-    'process, 300 ms after ready) and the peak over the load rounds (VmHWM); process start to the first 200 from the readiness',
-    'probe (polled every 2 ms on new connections); SIGTERM to exit with an idle keep-alive connection open; from the last',
-    'in-flight response (SIGTERM 100 ms into a 300 ms request) to exit; SIGTERM to the first /ready that is not 200, and what',
-    'it was; how many first /ready requests sent right after SIGTERM (on an open keep-alive connection) were answered 503;',
-    'spans the OTLP sink received per POST /hello served (over the long-running server\'s life, its final flush at exit included).',
+    'Throughput and its ratio to the baseline (median of per-round ratios); wrk\'s p50/p99 latency and its ratio; RSS of a',
+    'fresh process 300 ms after ready, and the peak (VmHWM) of the long-running server over warm-up and rounds; spans',
+    'the OTLP sink received per POST /hello served (over the long-running server\'s life, its final flush included).',
+    '',
+    ...lifecycleTable(mainFigures),
+    '',
+    'Each on a fresh process: start to the first 200 from the readiness probe (polled every 2 ms on new connections);',
+    'SIGTERM to exit with an idle keep-alive connection open; from the last in-flight response (SIGTERM 100 ms into a',
+    '300 ms request) to exit; SIGTERM to the first /ready answer that is not 200 and what it was (503, refused, reset);',
+    'how many first /ready requests, written on an open keep-alive connection right after SIGTERM, were answered 503,',
+    'and the most 200s seen after SIGTERM in one trial (see "The /ready trial" below).',
     '',
     '## Goals',
     '',
@@ -199,6 +208,10 @@ if (!only) {
     ...design,
     ...(problems.length ? ['## Problems seen during the run', '', ...problems, ''] : []),
     ...(parity.length ? ['## Same work', '', ...parity, ''] : []),
+    '## Every round',
+    '',
+    ...roundsTable(bench),
+    '',
     ...(existsSync(findingsPath) ? [readFileSync(findingsPath, 'utf8').trim(), ''] : []),
   ].join('\n')
   mkdirSync(fileURLToPath(new URL('../docs', import.meta.url)), { recursive: true })

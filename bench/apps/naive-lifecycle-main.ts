@@ -16,7 +16,7 @@ const admit: onRequestHookHandler = (_request, reply, done) => {
   actor.send({ type: 'request.started' })
   const snapshot = actor.getSnapshot()
   if (snapshot.matches('running') || snapshot.matches({ draining: 'delay' })) {
-    reply.raw.once('close', finished)
+    reply.raw.on('close', finished)
     done()
     return
   }
