@@ -107,6 +107,17 @@ export const variants: readonly Variant[] = [
     launch: (c) => node([built('src/main.js')], delayEnv(c), c),
   },
   {
+    id: 'image-default',
+    label: '2b lameduck as the image starts it: telemetry entry loaded, no endpoint',
+    role: 'main',
+    readyPath: '/ready',
+    hasShutdownDelay: true,
+    tracing: 'off',
+    unavailable: lameduckTelemetryMissing,
+    // The Dockerfile's CMD: `node --import ./dist/telemetry/register.js dist/main.js`, inert without an endpoint.
+    launch: (c) => lameduckTraced(c, {}),
+  },
+  {
     id: 'traced-100',
     label: '3 lameduck, tracing 100%',
     role: 'main',
