@@ -225,6 +225,17 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
     ])
   })
 
+  it('--no-kubernetes leaves the manifests out; --kubernetes names another file', () => {
+    const copy = deployCopy({ [k8s]: [['value: "5000"', 'value: "0"']] })
+    copies.push(copy)
+    const without = runCli(['--dir', copy.dir, '--no-kubernetes'])
+    expect(without.status).toBe(0)
+    expect(without.stdout).toMatch(/^check-deploy: ok: cerebrium\.toml, Dockerfile agree with the service/)
+    const other = runCli(['--dir', copy.dir, '--kubernetes', 'k8s.yaml'])
+    expect(other.status).toBe(1)
+    expect(other.stderr.split('\n')[0]).toBe('k8s.yaml: (file) = "ENOENT": expected a readable file')
+  })
+
   it('exits 2 on an unknown option', () => {
     const run = runCli(['--cerebrum', 'x.toml'])
     expect(run.status).toBe(2)
