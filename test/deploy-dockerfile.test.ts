@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { request } from 'undici'
@@ -39,6 +39,8 @@ describe('the Dockerfile, carried out step by step without a Docker engine', () 
     cleanup.push(() => rmSync(source, { recursive: true, force: true }))
     const context = buildContext(source)
     cleanup.push(() => rmSync(context, { recursive: true, force: true }))
+    // .dockerignore leaves only what the Dockerfile copies (the Dockerfile itself travels apart).
+    expect(readdirSync(context).sort()).toEqual(['package-lock.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json'])
     image = await buildDockerfile(context, readFileSync(join(source, 'Dockerfile'), 'utf8'), {
       path: basePath,
       env: hostEnv(),

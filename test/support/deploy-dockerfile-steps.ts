@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, dirname, join, matchesGlob } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { readDockerfile, type Stage } from '../../src/deploy-check/dockerfile-facts.ts'
 
 /**
@@ -84,7 +84,8 @@ export function buildContext(source: string): string {
     for (const raw of patterns) {
       const negated = raw.startsWith('!')
       const pattern = (negated ? raw.slice(1) : raw).replace(/^\.?\//, '').replace(/\/$/, '')
-      if (prefixes.some((p) => matchesGlob(p, pattern))) result = !negated
+      const regex = dockerignoreRegex(pattern)
+      if (prefixes.some((p) => regex.test(p))) result = !negated
     }
     return result
   }
@@ -96,6 +97,25 @@ export function buildContext(source: string): string {
     cpSync(join(source, file), join(context, file))
   }
   return context
+}
+
+// The builder's pattern syntax (Go's filepath.Match plus `**`): `*` and `?` stop at `/` but, unlike
+// shell globs, match a leading dot; `**` matches any number of directories.
+function dockerignoreRegex(pattern: string): RegExp {
+  let source = ''
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!
+    if (c === '*' && pattern[i + 1] === '*') {
+      i++
+      if (pattern[i + 1] === '/') {
+        source += '(?:.*/)?'
+        i++
+      } else source += '.*'
+    } else if (c === '*') source += '[^/]*'
+    else if (c === '?') source += '[^/]'
+    else source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&')
+  }
+  return new RegExp(`^${source}$`)
 }
 
 export async function buildDockerfile(context: string, dockerfileText: string, options: BuildOptions): Promise<BuiltImage> {
