@@ -144,6 +144,17 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
     ])
   })
 
+  it('HOST bound to loopback: unreachable from outside the container', async () => {
+    expect(await problemsWith({ Dockerfile: [['HOST=0.0.0.0', 'HOST=127.0.0.1']] })).toEqual([
+      'Dockerfile: ENV HOST = "127.0.0.1": expected "0.0.0.0" (or "::"): the platform connects from outside the container, not over loopback',
+    ])
+    expect(
+      await problemsWith({ [k8s]: [['            - name: DRAIN_TIMEOUT_MS', '            - name: HOST\n              value: localhost\n            - name: DRAIN_TIMEOUT_MS']] }),
+    ).toEqual([
+      `${k8s}: ${container}.env.HOST = "localhost": expected "0.0.0.0" (or "::"): the platform connects from outside the container, not over loopback`,
+    ])
+  })
+
   it('running as root', async () => {
     expect(await problemsWith({ Dockerfile: [['USER node\n', '']] })).toEqual([
       'Dockerfile: USER = (missing): expected a non-root user (the node images have `node`, uid 1000)',
