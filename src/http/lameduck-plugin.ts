@@ -8,6 +8,7 @@ import type { RequestLedger } from '../machine/request-ledger.ts'
 import { exitCodeOf, type LifecycleSnapshot, type Readiness, readinessOf } from '../machine/snapshot-views.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
 import { type LifecycleActor, type LifecycleStreams, lifecycleStreams, whenStopped } from '../streams/lifecycle-streams.ts'
+import { instrumentLifecycle } from '../telemetry/instrument-lifecycle.ts'
 import { admissionHook } from './admission-hook.ts'
 import { destroyRemainingConnections, stopAccepting } from './connection-drain.ts'
 import { lifecycleFields, logTransitions } from './lifecycle-log.ts'
@@ -64,6 +65,8 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
   const ledger = getSnapshot().context.requests as RequestLedger<ServerResponse>
   const streams = lifecycleStreams(actor)
   const admit = admissionHook(getSnapshot, ledger, options.retryAfterSeconds)
+  // Spans and metrics when an OpenTelemetry SDK is registered; nothing at all otherwise.
+  instrumentLifecycle(fastify, actor, streams, { requestSpans: options.requestSpans })
 
   // Every route but the probes counts as work. A route-level hook costs nothing on the probes.
   fastify.addHook('onRoute', (route) => {

@@ -25,6 +25,11 @@ export interface LameduckOptions {
   closeTimeoutMs?: number
   /** Called once with the exit code when the lifecycle has stopped and the server is closed. Default: end the process; `false`: do nothing. */
   exit?: ((code: number) => void) | false
+  /**
+   * One SERVER span per request when an OpenTelemetry SDK is registered. Default true;
+   * `false` when the application traces requests itself (e.g. `@fastify/otel`). Lifecycle spans and metrics stay.
+   */
+  requestSpans?: boolean
 }
 
 export interface ResolvedOptions {
@@ -38,6 +43,7 @@ export interface ResolvedOptions {
   readonly startup: StartupWork | null
   readonly closeTimeoutMs: number
   readonly exit: ((code: number) => void) | null
+  readonly requestSpans: boolean
 }
 
 export const defaultOptions = {
@@ -47,6 +53,7 @@ export const defaultOptions = {
   overCapacity: 'admit',
   retryAfterSeconds: 1,
   closeTimeoutMs: 5_000,
+  requestSpans: true,
 } as const
 
 // 24 days: the largest delay a Node timer honours (2^31 - 1 ms).
@@ -61,6 +68,7 @@ interface DataOptions {
   probes?: { health?: string | false; ready?: string | false }
   signals?: string[] | false
   closeTimeoutMs?: number
+  requestSpans?: boolean
 }
 
 const probePath = {
@@ -95,6 +103,7 @@ const dataSchema = {
       ],
     },
     closeTimeoutMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+    requestSpans: { type: 'boolean' },
   },
 } as const
 
@@ -135,6 +144,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     startup: (startup as StartupWork | undefined) ?? null,
     closeTimeoutMs: d.closeTimeoutMs ?? defaultOptions.closeTimeoutMs,
     exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? exitProcess),
+    requestSpans: d.requestSpans ?? defaultOptions.requestSpans,
   })
 }
 
