@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkDeploy } from '../src/deploy-check/check-deploy.ts'
@@ -7,6 +8,9 @@ import { type DeployFile, deployCopy, type Edit } from './support/deploy-copy.ts
 import { repoRoot } from './support/service-process.ts'
 
 const k8s = 'deploy/k8s/lameduck.yaml'
+// The shipped CMD line, whatever flags it carries: the CMD tests rewrite it.
+const cmdLine = readFileSync(resolve(repoRoot, 'Dockerfile'), 'utf8').split('\n').find((line) => line.startsWith('CMD '))!
+const shellForm = (JSON.parse(cmdLine.slice(4)) as string[]).join(' ')
 const container = 'spec.template.spec.containers[0]'
 const copies: { remove(): void }[] = []
 afterEach(() => {
@@ -121,25 +125,25 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
   })
 
   it('CMD in shell form', async () => {
-    expect(await problemsWith({ Dockerfile: [['CMD ["node", "dist/main.js"]', 'CMD node dist/main.js']] })).toEqual([
-      'Dockerfile: CMD = "node dist/main.js": expected exec form, e.g. ["node", "dist/main.js"]; shell form runs under /bin/sh -c, which does not pass SIGTERM to node',
+    expect(await problemsWith({ Dockerfile: [[cmdLine, `CMD ${shellForm}`]] })).toEqual([
+      `Dockerfile: CMD = ${JSON.stringify(shellForm)}: expected exec form, e.g. ["node", "dist/main.js"]; shell form runs under /bin/sh -c, which does not pass SIGTERM to node`,
     ])
   })
 
   it('CMD wrapped in npm', async () => {
-    expect(await problemsWith({ Dockerfile: [['CMD ["node", "dist/main.js"]', 'CMD ["npm", "start"]']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[cmdLine, 'CMD ["npm", "start"]']] })).toEqual([
       'Dockerfile: CMD[0] = "npm": expected "node", so SIGTERM reaches the service; npm receives SIGTERM instead of node',
     ])
   })
 
   it('CMD wrapped in sh -c', async () => {
-    expect(await problemsWith({ Dockerfile: [['CMD ["node", "dist/main.js"]', 'CMD ["/bin/sh", "-c", "node dist/main.js"]']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[cmdLine, `CMD ["/bin/sh", "-c", ${JSON.stringify(shellForm)}]`]] })).toEqual([
       'Dockerfile: CMD[0] = "/bin/sh": expected "node", so SIGTERM reaches the service; sh receives SIGTERM instead of node',
     ])
   })
 
   it('CMD missing', async () => {
-    expect(await problemsWith({ Dockerfile: [['CMD ["node", "dist/main.js"]\n', '']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[`${cmdLine}\n`, '']] })).toEqual([
       'Dockerfile: CMD = (missing): expected an exec-form CMD starting node, e.g. ["node", "dist/main.js"]',
     ])
   })
@@ -222,7 +226,7 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
   it('exits 1 from the command line, one line per problem on stderr, then a count', () => {
     const copy = deployCopy({
       'cerebrium.toml': [['replica_concurrency = 4', 'replica_concurrency = 1']],
-      Dockerfile: [['CMD ["node", "dist/main.js"]', 'CMD ["npm", "start"]']],
+      Dockerfile: [[cmdLine, 'CMD ["npm", "start"]']],
     })
     copies.push(copy)
     const run = runCli(['--dir', copy.dir])
