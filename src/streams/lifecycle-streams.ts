@@ -1,4 +1,4 @@
-import { defer, distinctUntilChanged, filter, firstValueFrom, from, map, merge, Observable, shareReplay, startWith, takeUntil, type Observable as Obs } from 'rxjs'
+import { concat, defer, distinctUntilChanged, filter, firstValueFrom, from, map, merge, Observable, of, shareReplay, startWith, take, takeUntil, type Observable as Obs } from 'rxjs'
 import type { Actor } from 'xstate'
 import type { LifecycleMachine } from '../machine/lifecycle-machine.ts'
 import type { LifecycleState } from '../machine/lifecycle-names.ts'
@@ -23,8 +23,11 @@ export function lifecycleStreams(actor: LifecycleActor): LifecycleStreams {
   // XState's observable does not replay the current snapshot to late subscribers.
   const snapshot$ = defer(() => from(actor).pipe(startWith(actor.getSnapshot())))
 
-  const stopped$ = snapshot$.pipe(
+  // actor.stop() (fastify.close() by the application) completes the stream without a
+  // final snapshot: read it off the actor then, or finished() rejects with EmptyError.
+  const stopped$ = concat(snapshot$, defer(() => of(actor.getSnapshot()))).pipe(
     filter((s) => s.status !== 'active'),
+    take(1),
     map(() => actor.getSnapshot()),
     shareReplay({ bufferSize: 1, refCount: false }),
   )
