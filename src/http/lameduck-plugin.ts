@@ -6,6 +6,7 @@ import { LameduckError } from '../errors.ts'
 import { lifecycleMachine, startupActor } from '../machine/lifecycle-machine.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
 import { exitCodeOf, type LifecycleSnapshot, type Readiness, readinessOf } from '../machine/snapshot-views.ts'
+import { type FaultOrigin, listenForFaults } from '../process/fault-listeners.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
 import { type LifecycleActor, type LifecycleStreams, lifecycleStreams, whenStopped } from '../streams/lifecycle-streams.ts'
 import { admissionHook } from './admission-hook.ts'
@@ -76,6 +77,12 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
     }
   }
 
+  const onFault = (error: unknown, origin: FaultOrigin) => {
+    const running = actor.getSnapshot().status === 'active'
+    fastify.log.fatal({ err: error, origin }, running ? `lifecycle: ${origin}, draining` : `lifecycle: ${origin} after stop`)
+    if (running) actor.send({ type: 'fault.raised', origin, error: error instanceof Error ? error.message : String(error) })
+  }
+
   const finishedPromise = whenStopped(streams).then((snapshot) => finish(fastify, snapshot, options, () => removeSignalListeners()))
 
   const api: Lameduck = {
@@ -91,7 +98,13 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
   fastify.addHook('onReady', (hookDone) => {
     logTransitions(streams.snapshot$, fastify.log)
     actor.start()
-    removeSignalListeners = listenForSignals(options.signals, onSignal)
+    const removeSignals = listenForSignals(options.signals, onSignal)
+    // Process-wide handlers come as a set: `signals: false` means the application owns the process.
+    const removeFaults = options.signals.length > 0 ? listenForFaults(onFault) : () => {}
+    removeSignalListeners = () => {
+      removeSignals()
+      removeFaults()
+    }
     hookDone()
   })
 

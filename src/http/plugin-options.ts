@@ -17,7 +17,11 @@ export interface LameduckOptions {
   retryAfterSeconds?: number
   /** Probe paths; `false` leaves a probe out. Defaults `/health` and `/ready`. */
   probes?: { health?: string | false; ready?: string | false }
-  /** Signals that start the drain; `false` installs no handlers (drive it with `lameduck.shutdown()`). */
+  /**
+   * Signals that start the drain; `false` installs no process handlers at all, neither for
+   * signals nor for uncaught errors (drive it with `lameduck.shutdown()`). With signals,
+   * an uncaughtException or unhandledRejection is logged and starts the drain; the exit is 1.
+   */
   signals?: NodeJS.Signals[] | false
   /** Work that must succeed before the service is ready. Receives an AbortSignal fired if a signal stops startup. */
   startup?: StartupWork

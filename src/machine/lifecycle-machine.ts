@@ -41,6 +41,8 @@ export interface LifecycleContext {
 export type LifecycleEvent =
   | { type: 'signal.received'; signal: string }
   | { type: 'requests.idle' }
+  /** An uncaught exception or unhandled rejection: drain and exit non-zero. */
+  | { type: 'fault.raised'; origin: string; error: string }
 
 /** Startup work: resolves when the service can take traffic. Aborted if a signal stops the service first. */
 export type StartupWork = (signal: AbortSignal) => Promise<void>
@@ -82,6 +84,15 @@ export const lifecycleMachine = setup({
     recordStartupFailure: assign({
       outcome: 'startup_failed',
       error: ({ event }) => errorMessage((event as { error?: unknown }).error),
+    }),
+    recordFault: assign({
+      // The first fault is the cause; later ones are logged by the HTTP layer.
+      error: ({ context, event }) =>
+        context.error ?? (event.type === 'fault.raised' ? `${event.origin}: ${event.error}` : null),
+    }),
+    recordStartupFault: assign({
+      outcome: 'startup_failed',
+      error: ({ event }) => (event.type === 'fault.raised' ? `${event.origin}: ${event.error}` : 'fault'),
     }),
     recordInterruptedStartup: assign({
       outcome: 'interrupted',
@@ -146,11 +157,14 @@ export const lifecycleMachine = setup({
       on: {
         // Nothing is in flight yet: stop at once rather than finish starting up.
         'signal.received': { target: 'stopped', actions: 'recordInterruptedStartup' },
+        'fault.raised': { target: 'stopped', actions: 'recordStartupFault' },
       },
     },
     running: {
       on: {
         'signal.received': { target: 'draining', actions: 'recordSignal' },
+        // The process may be damaged: stop taking work, finish what is in flight, exit non-zero.
+        'fault.raised': { target: 'draining', actions: ['recordSignal', 'recordFault'] },
       },
     },
     draining: {
@@ -158,6 +172,8 @@ export const lifecycleMachine = setup({
       on: {
         // A second signal means "now": abandon what is left.
         'signal.received': { target: 'stopped', actions: 'abandonOnSecondSignal' },
+        // A further fault does not: the drain deadline already bounds what is left.
+        'fault.raised': { actions: 'recordFault' },
       },
       states: {
         delay: {
