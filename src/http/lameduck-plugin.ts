@@ -53,6 +53,7 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
       drainTimeoutMs: options.drainTimeoutMs,
       shutdownDelayMs: options.shutdownDelayMs,
       overCapacity: options.overCapacity,
+      startupTimeoutMs: options.startupTimeoutMs,
     },
   })
   const getSnapshot = () => actor.getSnapshot()

@@ -25,6 +25,8 @@ export interface LameduckOptions {
   signals?: NodeJS.Signals[] | false
   /** Work that must succeed before the service is ready. Receives an AbortSignal fired if a signal stops startup. */
   startup?: StartupWork
+  /** Longest the startup work may take before the service stops with exit 1. Default 600000 (10 min). */
+  startupTimeoutMs?: number
   /** How long `fastify.close()` (your onClose hooks) may take after the drain before exit anyway. Default 5000. */
   closeTimeoutMs?: number
   /** Called once with the exit code when the lifecycle has stopped and the server is closed. Default: end the process; `false`: do nothing. */
@@ -40,6 +42,7 @@ export interface ResolvedOptions {
   readonly probes: { readonly health: string | false; readonly ready: string | false }
   readonly signals: readonly NodeJS.Signals[]
   readonly startup: StartupWork | null
+  readonly startupTimeoutMs: number
   readonly closeTimeoutMs: number
   readonly exit: ((code: number) => void) | null
 }
@@ -51,6 +54,7 @@ export const defaultOptions = {
   overCapacity: 'admit',
   retryAfterSeconds: 1,
   closeTimeoutMs: 5_000,
+  startupTimeoutMs: 600_000,
 } as const
 
 // 24 days: the largest delay a Node timer honours (2^31 - 1 ms).
@@ -65,6 +69,7 @@ interface DataOptions {
   probes?: { health?: string | false; ready?: string | false }
   signals?: string[] | false
   closeTimeoutMs?: number
+  startupTimeoutMs?: number
 }
 
 const probePath = {
@@ -99,6 +104,7 @@ const dataSchema = {
       ],
     },
     closeTimeoutMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+    startupTimeoutMs: { type: 'integer', minimum: 1, maximum: maxTimerMs },
   },
 } as const
 
@@ -138,6 +144,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     ),
     startup: (startup as StartupWork | undefined) ?? null,
     closeTimeoutMs: d.closeTimeoutMs ?? defaultOptions.closeTimeoutMs,
+    startupTimeoutMs: d.startupTimeoutMs ?? defaultOptions.startupTimeoutMs,
     exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? exitProcess),
   })
 }

@@ -11,6 +11,8 @@ export interface LifecycleSettings {
   readonly shutdownDelayMs: number
   /** What happens to a request arriving at capacity. */
   readonly overCapacity: OverCapacityPolicy
+  /** Longest the startup work may take; then the service stops (startup_failed). Default: no limit. */
+  readonly startupTimeoutMs?: number
 }
 
 export interface LifecycleInput extends LifecycleSettings {
@@ -53,6 +55,9 @@ export const startupActor = (work: StartupWork) => fromPromise<void>(({ signal }
 const errorMessage = (error: unknown): string =>
   error instanceof Error ? error.message : String(error)
 
+// 2^31 - 1: the longest delay a Node timer honours; "no limit" for startup.
+const maxTimerMs = 2_147_483_647
+
 export const lifecycleMachine = setup({
   types: {
     context: {} as LifecycleContext,
@@ -75,6 +80,7 @@ export const lifecycleMachine = setup({
   },
   delays: {
     shutdownDelay: ({ context }) => context.settings.shutdownDelayMs,
+    startupTimeout: ({ context }) => context.settings.startupTimeoutMs ?? maxTimerMs,
     drainTimeout: ({ context }) => context.settings.drainTimeoutMs,
   },
   actions: {
@@ -84,6 +90,10 @@ export const lifecycleMachine = setup({
     recordStartupFailure: assign({
       outcome: 'startup_failed',
       error: ({ event }) => errorMessage((event as { error?: unknown }).error),
+    }),
+    recordStartupTimeout: assign({
+      outcome: 'startup_failed',
+      error: ({ context }) => `startup did not finish within ${context.settings.startupTimeoutMs} ms`,
     }),
     recordFault: assign({
       // The first fault is the cause; later ones are logged by the HTTP layer.
@@ -137,6 +147,7 @@ export const lifecycleMachine = setup({
         drainTimeoutMs: input.drainTimeoutMs,
         shutdownDelayMs: input.shutdownDelayMs,
         overCapacity: input.overCapacity,
+        ...(input.startupTimeoutMs === undefined ? {} : { startupTimeoutMs: input.startupTimeoutMs }),
       }),
       requests: new RequestLedger(input.maxConcurrency),
       now,
@@ -153,6 +164,9 @@ export const lifecycleMachine = setup({
         src: 'startup',
         onDone: { target: 'running', actions: 'recordReady' },
         onError: { target: 'stopped', actions: 'recordStartupFailure' },
+      },
+      after: {
+        startupTimeout: { target: 'stopped', actions: 'recordStartupTimeout' },
       },
       on: {
         // Nothing is in flight yet: stop at once rather than finish starting up.
