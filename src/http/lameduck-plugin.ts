@@ -72,9 +72,9 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
   const onSignal = (signal: string) => {
     if (actor.getSnapshot().status === 'active') actor.send({ type: 'signal.received', signal })
     else {
-      // Stopped already and still closing: a further signal means "now".
-      fastify.log.warn({ signal }, 'lifecycle: signal after stop, exiting now')
-      options.exit?.(1)
+      // Stopped already and closing: the outcome and exit code are decided, and closing is
+      // bounded by closeTimeoutMs. A late signal must neither change the code nor kill us.
+      fastify.log.warn({ signal }, 'lifecycle: signal after stop, ignored')
     }
   }
 
@@ -111,8 +111,11 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
 
   // fastify.close() called by the application rather than by a signal: stop at once, no drain.
   fastify.addHook('onClose', (_instance, hookDone) => {
-    removeSignalListeners()
-    if (actor.getSnapshot().status === 'active') actor.stop()
+    // After a drain, finish() removes the handlers once the other onClose hooks are done.
+    if (actor.getSnapshot().status === 'active') {
+      removeSignalListeners()
+      actor.stop()
+    }
     hookDone()
   })
 
@@ -144,8 +147,10 @@ async function finish(
       fastify.log.error({ ...lifecycleFields(snapshot), reason: closed }, 'lifecycle: closing the server failed')
     }
   }
-  removeSignalListeners()
+  // Exit first: the default exit takes over the signals, so none falls through to Node's
+  // default (death by signal) between our handlers going and its guard arriving.
   options.exit?.(code)
+  removeSignalListeners()
   return snapshot
 }
 

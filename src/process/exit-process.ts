@@ -6,6 +6,9 @@
  */
 export function exitProcess(code: number, backstopMs = 1_000): void {
   process.exitCode = code
+  // Until the loop empties, a late SIGTERM/SIGINT would kill the process by signal and lose
+  // the code. Signal handlers do not hold the loop open, so these cost nothing.
+  for (const signal of lateSignals) process.on(signal, ignoreLateSignal)
   const backstop = setTimeout(() => {
     const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'Timeout')
     process.stderr.write(
@@ -14,4 +17,10 @@ export function exitProcess(code: number, backstopMs = 1_000): void {
     process.exit(code)
   }, backstopMs)
   backstop.unref()
+}
+
+const lateSignals = ['SIGTERM', 'SIGINT'] as const
+
+function ignoreLateSignal(signal: NodeJS.Signals): void {
+  process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'lameduck: signal after stop, ignored', signal })}\n`)
 }
