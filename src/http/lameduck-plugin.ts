@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import type { FastifyInstance, FastifyPluginCallback, onRequestHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyPluginCallback } from 'fastify'
 import fp from 'fastify-plugin'
 import { createActor } from 'xstate'
 import { LameduckError } from '../errors.ts'
@@ -61,10 +61,15 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
   const streams = lifecycleStreams(actor)
   const admit = admissionHook(getSnapshot, ledger, options.retryAfterSeconds)
 
-  // Every route but the probes counts as work. A route-level hook costs nothing on the probes.
-  fastify.addHook('onRoute', (route) => {
-    if (isProbeRoute(route.config)) return
-    route.onRequest = prependHook(admit, route.onRequest)
+  // Every route but the probes counts as work. A global hook, not one added through onRoute:
+  // onRoute never sees routes declared at the root before this plugin has loaded
+  // (`app.register(lameduck); app.get(...)` without await), and those went uncounted.
+  fastify.addHook('onRequest', function admitWork(request, reply, done) {
+    if (isProbeRoute(request.routeOptions.config)) {
+      done()
+      return
+    }
+    admit.call(this, request, reply, done)
   })
   registerProbeRoutes(fastify, options.probes, getSnapshot)
 
@@ -167,14 +172,6 @@ async function closeWithin(fastify: FastifyInstance, ms: number): Promise<true |
   } finally {
     clearTimeout(timer)
   }
-}
-
-function prependHook(
-  hook: onRequestHookHandler,
-  existing: onRequestHookHandler | onRequestHookHandler[] | undefined,
-): onRequestHookHandler | onRequestHookHandler[] {
-  if (existing === undefined) return hook
-  return [hook, ...(Array.isArray(existing) ? existing : [existing])]
 }
 
 export const lameduck = fp(lameduckPlugin, {
