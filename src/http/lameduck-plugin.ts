@@ -35,7 +35,15 @@ declare module 'fastify' {
 }
 
 const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOptions, done) => {
-  const options = resolveOptions(rawOptions)
+  // A throw here would escape avvio as an uncaught exception and leave ready() waiting for
+  // the plugin timeout: hand the typed error to done() instead.
+  let options: ResolvedOptions
+  try {
+    options = resolveOptions(rawOptions)
+  } catch (error) {
+    done(error as Error)
+    return
+  }
   if (fastify.hasDecorator('lameduck')) {
     done(new LameduckError('LAMEDUCK_ALREADY_REGISTERED', 'lameduck is already registered on this Fastify instance'))
     return
