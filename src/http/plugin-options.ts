@@ -1,3 +1,4 @@
+import { constants } from 'node:os'
 import { schemaCheck } from '../config/schema-check.ts'
 import { invalidOption } from '../errors.ts'
 import type { StartupWork } from '../machine/lifecycle-machine.ts'
@@ -110,6 +111,8 @@ const dataSchema = {
 
 const checkData = schemaCheck(dataSchema)
 
+const catchableSignals = new Set(Object.keys(constants.signals).filter((name) => name !== 'SIGKILL' && name !== 'SIGSTOP'))
+
 /** Validates the plugin's options once, at registration, and freezes the result. */
 export function resolveOptions(input: unknown): ResolvedOptions {
   const raw: Record<string, unknown> = input == null ? {} : (input as Record<string, unknown>)
@@ -125,6 +128,13 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     throw invalidOption('exit', exit, 'a function (code) => void, or false')
   }
   const d = data as DataOptions
+  // A well-formed unknown name (SIGFOO) would never fire, and SIGKILL/SIGSTOP cannot be caught
+  // (process.on throws EINVAL at listen): refuse both now, by name.
+  for (const [index, signal] of (d.signals || []).entries()) {
+    if (!catchableSignals.has(signal)) {
+      throw invalidOption(`signals.${index}`, signal, 'a signal this platform has and Node can catch, e.g. "SIGTERM"')
+    }
+  }
   const probes = {
     health: d.probes?.health ?? '/health',
     ready: d.probes?.ready ?? '/ready',
