@@ -9,7 +9,6 @@
 export const errorCodes = {
   LAMEDUCK_INVALID_OPTION: 'invalid plugin option',
   LAMEDUCK_INVALID_ENV: 'invalid environment variable',
-  LAMEDUCK_STARTUP_FAILED: 'startup work failed',
   LAMEDUCK_ALREADY_REGISTERED: 'plugin registered twice on one server',
 } as const
 

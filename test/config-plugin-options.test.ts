@@ -99,7 +99,7 @@ describe('plugin options: every bad value is a typed error naming the option and
     app.register(lameduck, { maxConcurrency: 0, signals: false, exit: false })
     await expect(app.ready()).rejects.toMatchObject({
       code: 'LAMEDUCK_INVALID_OPTION',
-      message: 'lameduck option "maxConcurrency" must be a number >= 1; received 0',
+      message: 'lameduck option "maxConcurrency" must be an integer from 1 to 1000000; received 0',
     })
     expect(app.server.listening).toBe(false)
   })

@@ -72,10 +72,12 @@ describe('signal storms', () => {
     expect(service.stderr).toContain('signal after stop, ignored')
   })
 
+  // The onClose hook keeps the process up while the storm lands: a signal in the last
+  // milliseconds of Node's own teardown would still end it by signal (see docs/reliability.md).
   it('a storm on an idle service: exit code is the drain outcome (0) every time, not a race', async () => {
     const codes: Array<number | null> = []
     for (let run = 0; run < 5; run++) {
-      const service = await start()
+      const service = await start({ ONCLOSE_MS: '300' })
       for (let i = 0; i < 30; i++) service.signal(i % 3 === 0 ? 'SIGINT' : 'SIGTERM')
       codes.push((await service.exit()).code)
       expect(await service.waitForPhase('stopped')).toMatchObject({ outcome: 'drained' })
@@ -142,14 +144,16 @@ describe('signal during the not-ready delay', () => {
 
 describe('signal during starting', () => {
   it('a storm during startup: stopped once, interrupted, exit 0, startup work aborted', async () => {
-    child = new ChildService(`${fixturesDir}faulty-service.ts`, { STARTUP_MS: '5000' })
+    child = new ChildService(`${fixturesDir}faulty-service.ts`, { STARTUP_MS: '5000', ONCLOSE_MS: '300' })
     const service = child
     await service.listening()
     await service.waitForPhase('starting')
+    const stormAt = Date.now()
     for (let i = 0; i < 20; i++) service.signal(i % 2 === 0 ? 'SIGTERM' : 'SIGINT')
     const exit = await service.exit(5_000)
     expect(exit.code).toBe(0)
-    expect(exit.elapsedMs).toBeLessThan(4_000)
+    // The startup work (5 s) was cut short, not waited for.
+    expect(Date.now() - stormAt).toBeLessThan(3_000)
     expect(await service.waitForPhase('stopped')).toMatchObject({ outcome: 'interrupted' })
     expectNoCrashOutput(service)
   })

@@ -40,18 +40,12 @@ function phrase(error: ErrorObject): string {
   const p = error.params as Record<string, unknown>
   const schema = error.parentSchema as Record<string, unknown> | undefined
   switch (error.keyword) {
-    case 'type': {
-      const bounds = [
-        schema?.minimum !== undefined ? `>= ${schema.minimum}` : '',
-        schema?.maximum !== undefined ? `<= ${schema.maximum}` : '',
-      ].filter(Boolean)
-      return `${article(String(p.type))}${bounds.length ? ` ${bounds.join(' and ')}` : ''}`
-    }
+    case 'type':
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
     case 'exclusiveMaximum':
-      return `a number ${String(p.comparison)} ${String(p.limit)}`
+      return numberPhrase(String(schema?.type ?? p.type), schema)
     case 'enum':
       return `one of ${(p.allowedValues as unknown[]).map((v) => describeValue(v)).join(', ')}`
     case 'minLength':
@@ -65,6 +59,15 @@ function phrase(error: ErrorObject): string {
     default:
       return error.message ?? 'valid'
   }
+}
+
+// The whole expectation at once ("an integer from 1 to 1000000"), whichever bound was broken.
+function numberPhrase(type: string, schema: Record<string, unknown> | undefined): string {
+  const { minimum: min, maximum: max } = schema ?? {}
+  if (min !== undefined && max !== undefined) return `${article(type)} from ${min} to ${max}`
+  if (min !== undefined) return `${article(type)} >= ${min}`
+  if (max !== undefined) return `${article(type)} <= ${max}`
+  return article(type)
 }
 
 function article(type: string): string {

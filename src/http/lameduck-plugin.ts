@@ -35,8 +35,6 @@ declare module 'fastify' {
 }
 
 const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOptions, done) => {
-  // A throw here would escape avvio as an uncaught exception and leave ready() waiting for
-  // the plugin timeout: hand the typed error to done() instead.
   let options: ResolvedOptions
   try {
     options = resolveOptions(rawOptions)

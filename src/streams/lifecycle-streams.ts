@@ -1,4 +1,4 @@
-import { concat, defer, distinctUntilChanged, filter, firstValueFrom, from, map, merge, Observable, of, shareReplay, startWith, take, takeUntil, type Observable as Obs } from 'rxjs'
+import { defer, distinctUntilChanged, firstValueFrom, from, last, map, merge, Observable, type Observable as Obs, shareReplay, startWith, takeUntil } from 'rxjs'
 import type { Actor } from 'xstate'
 import type { LifecycleMachine } from '../machine/lifecycle-machine.ts'
 import type { LifecycleState } from '../machine/lifecycle-names.ts'
@@ -14,7 +14,7 @@ export interface LifecycleStreams {
   readonly state$: Obs<LifecycleState>
   /** Readiness whenever its status changes (including crossing capacity), starting with the current one. */
   readonly readiness$: Obs<Readiness>
-  /** The final snapshot, once, when the lifecycle reaches `stopped`. Replayed to late subscribers. */
+  /** The last snapshot, once, when the lifecycle reaches `stopped` (or the actor is stopped). Replayed to late subscribers. */
   readonly stopped$: Obs<LifecycleSnapshot>
 }
 
@@ -23,11 +23,10 @@ export function lifecycleStreams(actor: LifecycleActor): LifecycleStreams {
   // XState's observable does not replay the current snapshot to late subscribers.
   const snapshot$ = defer(() => from(actor).pipe(startWith(actor.getSnapshot())))
 
-  // actor.stop() (fastify.close() by the application) completes the stream without a
-  // final snapshot: read it off the actor then, or finished() rejects with EmptyError.
-  const stopped$ = concat(snapshot$, defer(() => of(actor.getSnapshot()))).pipe(
-    filter((s) => s.status !== 'active'),
-    take(1),
+  // The actor's observable completes both at the final state and when the actor is stopped
+  // from outside; either way the last snapshot is the one to report.
+  const stopped$ = snapshot$.pipe(
+    last(),
     map(() => actor.getSnapshot()),
     shareReplay({ bufferSize: 1, refCount: false }),
   )
