@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises'
+import { relative, resolve } from 'node:path'
+import { parse as parseToml } from 'smol-toml'
+import { parseAllDocuments } from 'yaml'
+import { cerebriumRules, isTable } from './cerebrium-rules.ts'
+import type { DeployProblem } from './deploy-problem.ts'
+import { type DockerfileFacts, readDockerfile } from './dockerfile-facts.ts'
+import { dockerfileRules } from './dockerfile-rules.ts'
+import { containerEnv, containerPath, kubernetesRules } from './kubernetes-rules.ts'
+import { envProblems, type ServiceFacts, serviceFacts } from './service-facts.ts'
+
+export interface DeployFiles {
+  /** Project root; the other paths are relative to it. */
+  readonly dir: string
+  readonly cerebrium: string
+  /** Defaults to cerebrium.toml's `dockerfile_path`, then `Dockerfile`. */
+  readonly dockerfile?: string | undefined
+  /** `undefined`: none to check. */
+  readonly kubernetes?: string | undefined
+}
+
+export interface DeployCheck {
+  readonly problems: readonly DeployProblem[]
+  /** The files read, relative to `dir`, and the service settings they were checked against. */
+  readonly checked: readonly string[]
+  readonly service: ServiceFacts | undefined
+}
+
+/** Reads the deployment files with real parsers and checks them against the service and each other. */
+export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
+  const problems: DeployProblem[] = []
+  const checked: string[] = []
+  const name = (path: string) => relative(files.dir, resolve(files.dir, path)) || path
+
+  // cerebrium.toml names the Dockerfile, so it is read first.
+  const tomlFile = name(files.cerebrium)
+  const tomlText = await readText(files.dir, tomlFile, problems)
+  let toml: Record<string, unknown> | undefined
+  if (tomlText !== undefined) {
+    checked.push(tomlFile)
+    try {
+      toml = parseToml(tomlText)
+    } catch (error) {
+      problems.push({ file: tomlFile, key: '(syntax)', value: firstLine(error), expected: 'valid TOML' })
+    }
+  }
+
+  const custom = toml?.['cerebrium'] && isTable(toml['cerebrium']) ? (toml['cerebrium']['runtime'] as Record<string, unknown> | undefined)?.['custom'] : undefined
+  const dockerfilePath = isTable(custom) ? custom['dockerfile_path'] : undefined
+  const dockerfileFile = name(files.dockerfile ?? (typeof dockerfilePath === 'string' ? dockerfilePath : 'Dockerfile'))
+  const dockerfileText = await readText(files.dir, dockerfileFile, problems)
+  if (dockerfileText === undefined && dockerfilePath !== undefined && files.dockerfile === undefined) {
+    problems.push({ file: tomlFile, key: 'cerebrium.runtime.custom.dockerfile_path', value: dockerfilePath, expected: 'the path of an existing Dockerfile, relative to the project' })
+  }
+  let dockerfile: DockerfileFacts | undefined
+  let service: ServiceFacts | undefined
+  if (dockerfileText !== undefined) {
+    checked.push(dockerfileFile)
+    dockerfile = readDockerfile(dockerfileText)
+    const env = dockerfile.final?.env ?? new Map<string, string>()
+    const bad = envProblems(env)
+    for (const p of bad) problems.push({ file: dockerfileFile, key: `ENV ${p.variable}`, value: p.value, expected: p.expected })
+    if (bad.length === 0) service = await serviceFacts(env)
+    problems.push(...dockerfileRules(dockerfileFile, dockerfile, service))
+    if (toml && service) problems.push(...cerebriumRules(tomlFile, toml, service, dockerfileFile))
+  }
+
+  if (files.kubernetes !== undefined) {
+    const k8sFile = name(files.kubernetes)
+    const k8sText = await readText(files.dir, k8sFile, problems)
+    if (k8sText !== undefined) {
+      checked.push(k8sFile)
+      const documents = parseAllDocuments(k8sText)
+      const errors = (Array.isArray(documents) ? documents : [documents]).flatMap((d) => d.errors)
+      if (errors.length > 0) {
+        for (const error of errors) problems.push({ file: k8sFile, key: '(syntax)', value: firstLine(error), expected: 'valid YAML' })
+      } else {
+        const manifests = (documents as { toJS(): unknown }[]).map((d) => d.toJS())
+        // The container runs the image: its env overrides the Dockerfile's ENV.
+        const env = new Map([...(dockerfile?.final?.env ?? []), ...containerEnv(manifests)])
+        const bad = envProblems(env)
+        for (const p of bad) problems.push({ file: k8sFile, key: `${containerPath}.env.${p.variable}`, value: p.value, expected: p.expected })
+        if (bad.length === 0) problems.push(...kubernetesRules(k8sFile, manifests, await serviceFacts(env)))
+      }
+    }
+  }
+  return { problems, checked, service }
+}
+
+async function readText(dir: string, file: string, problems: DeployProblem[]): Promise<string | undefined> {
+  try {
+    return await readFile(resolve(dir, file), 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable'
+    problems.push({ file, key: '(file)', value: code, expected: 'a readable file' })
+    return undefined
+  }
+}
+
+function firstLine(error: unknown): string {
+  return String(error instanceof Error ? error.message : error).split('\n')[0] ?? ''
+}

@@ -1,0 +1,80 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Exit, type Fleet, type RestartOrder, startFleet } from './support/haproxy-fleet.ts'
+import { type LoadResult, startLoad } from './support/haproxy-load.ts'
+import { freePort, type Proxy, startProxy } from './support/haproxy-proxy.ts'
+
+// Rolling restarts of the built service behind a real HAProxy under steady load. Needs `npm run build`
+// (npm test does it) and the Debian package haproxy (.ci/run installs it).
+const names = ['r1', 'r2', 'r3']
+const rounds = 3
+// Keeps readiness about draining only: capacity-based readiness is tested elsewhere.
+const baseEnv = { MAX_CONCURRENCY: '64', DRAIN_TIMEOUT_MS: '10000' }
+// HAProxy notices /ready 503 after fall x inter = 2 x 100 ms (plus a check in flight); 1 s is ample.
+const shutdownDelayMs = 1000
+
+let proxy: Proxy | undefined
+let fleet: Fleet | undefined
+let ports: Record<string, number> = {}
+
+beforeAll(async () => {
+  for (const name of names) ports[name] = await freePort()
+  proxy = await startProxy(ports)
+})
+
+afterAll(async () => {
+  fleet?.kill()
+  await proxy?.stop()
+})
+
+interface Outcome {
+  readonly result: LoadResult
+  readonly exits: readonly Exit[]
+  readonly restarts: number
+}
+
+/** A fresh fleet, all UP; then load while each replica is restarted in turn, `rounds` times. */
+async function rollingRestart(label: string, order: RestartOrder, delayMs: number): Promise<Outcome> {
+  fleet = await startFleet(ports, { ...baseEnv, SHUTDOWN_DELAY_MS: String(delayMs) }, proxy!)
+  for (const name of names) await proxy!.waitForStatus(name, (s) => s === 'UP')
+  const load = startLoad(proxy!.origin, { workers: 6, maxMs: 60_000 })
+  await sleep(300) // steady state before the first restart
+  const exits: Exit[] = []
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) exits.push(await fleet.restart(name, order))
+  }
+  await sleep(300)
+  const result = await load.stop()
+  await fleet.stop()
+  fleet = undefined
+  const kinds = Object.entries(Object.groupBy(result.failed, (f) => f.what)).map(([what, list]) => `${what} x${list!.length}`)
+  console.log(
+    `[haproxy] ${label}: ${exits.length} restarts, ${result.ok + result.failed.length} requests, ${result.ok} ok, ${result.failed.length} failed${kinds.length ? ` (${kinds.join(', ')})` : ''}`,
+  )
+  const first = result.failed[0]
+  if (first) console.log(`[haproxy] ${label}: first failure at ${Math.round(first.at)} ms: ${first.what} ${JSON.stringify(first.body.trim())}`)
+  return { result, exits, restarts: exits.length }
+}
+
+describe('rolling restarts behind HAProxy (httpchk GET /ready every 100 ms, no retries) under steady POST /hello load', () => {
+  it('order 1, platform drains first (Cerebrium): take it out through the admin socket, SIGTERM, replace, put back: no request fails', async () => {
+    const { result, exits } = await rollingRestart('order 1 drain-first, SHUTDOWN_DELAY_MS=0', 'drain-first', 0)
+    expect(result.failed).toEqual([])
+    expect(result.ok).toBeGreaterThan(100)
+    expect(exits.every((e) => e.code === 0 && e.signal === null), JSON.stringify(exits)).toBe(true)
+  }, 90_000)
+
+  it(`order 2, SIGTERM first (Kubernetes' race) with SHUTDOWN_DELAY_MS=${shutdownDelayMs}: no request fails`, async () => {
+    const { result, exits } = await rollingRestart(`order 2 sigterm-first, SHUTDOWN_DELAY_MS=${shutdownDelayMs}`, 'sigterm-first', shutdownDelayMs)
+    expect(result.failed).toEqual([])
+    expect(result.ok).toBeGreaterThan(100)
+    expect(exits.every((e) => e.code === 0 && e.signal === null), JSON.stringify(exits)).toBe(true)
+  }, 90_000)
+
+  it('order 2 with SHUTDOWN_DELAY_MS=0 loses requests: the balancer still routes to a closed listener until its checks fail', async () => {
+    const { result, exits } = await rollingRestart('order 2 sigterm-first, SHUTDOWN_DELAY_MS=0', 'sigterm-first', 0)
+    expect(result.failed.length).toBeGreaterThan(0)
+    // The replicas themselves still drained cleanly: the loss is in the routing, not the drain.
+    expect(exits.every((e) => e.code === 0 && e.signal === null), JSON.stringify(exits)).toBe(true)
+  }, 90_000)
+})
