@@ -174,6 +174,12 @@ describe('hostile input over raw TCP', () => {
     await expectUnharmed()
   })
 
+  it('does not cut a handler that works longer than the request timeout (it bounds receiving only)', async () => {
+    const exchange = await rawExchange(service.port, { send: jsonRequest('/hello', '{"work_ms":2000}'), waitMs: 5_000 })
+    expect(exchange.statuses).toEqual([200])
+    await expectUnharmed()
+  })
+
   it('cuts a chunked body that never sends its last chunk at the request timeout', async () => {
     const exchanges = await Promise.all(
       Array.from({ length: repeats }, () =>
