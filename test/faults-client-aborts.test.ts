@@ -64,3 +64,22 @@ it(`a client that aborts at every stage, ${repeats} times each, is counted once 
     completed: 0,
   })
 })
+
+// Hard case: the drain waits only for requests that still have a client. When the clients of
+// the in-flight requests leave, the drain ends at once, not at the deadline.
+it('clients that abort during the drain end it at once: drained, exit 0, long before the deadline', async () => {
+  const service = new ChildService(`${fixturesDir}faulty-service.ts`, { MAX_CONCURRENCY: '50', DRAIN_TIMEOUT_MS: '20000' })
+  child = service
+  await service.listening()
+  await service.waitForPhase('running')
+  const aborts = Array.from({ length: 10 }, () => abortAfter(service.port, hello('{"work_ms":15000}'), 600))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const signalled = Date.now()
+  service.signal('SIGTERM')
+  await service.waitForPhase('draining.drain')
+  await Promise.all(aborts)
+  const exit = await service.exit()
+  expect(exit.code).toBe(0)
+  expect(Date.now() - signalled).toBeLessThan(5_000)
+  expect(await service.waitForPhase('stopped')).toMatchObject({ outcome: 'drained', aborted: 10, abandoned: 0, in_flight: 0 })
+})

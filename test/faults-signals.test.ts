@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ChildService, fixturesDir } from './support/reliability-child.ts'
+import { rawExchange } from './support/reliability-raw-http.ts'
 
 let child: ChildService | undefined
 afterEach(async () => child?.stop())
@@ -112,6 +113,24 @@ describe('signal during the not-ready delay', () => {
     expect(await slowHello(service.origin, 0)).toBe(200)
     expect((await service.exit()).code).toBe(0)
     expectNoCrashOutput(service)
+  })
+
+  it('hostile input during the delay: 4xx and closed, valid requests still 200, the drain still clean (exit 0)', async () => {
+    const service = await start({ SHUTDOWN_DELAY_MS: '1500' })
+    service.signal('SIGTERM')
+    await service.waitForPhase('draining.delay')
+    const garbage = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        rawExchange(service.port, { send: i % 2 ? 'GARBAGE\r\n\r\n' : 'POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' }),
+      ),
+    )
+    for (const exchange of garbage) {
+      expect(exchange.statuses).toEqual([400])
+      expect(exchange.closedByServer).toBe(true)
+    }
+    expect(await slowHello(service.origin, 0)).toBe(200)
+    expect((await service.exit()).code).toBe(0)
+    expect(await service.waitForPhase('stopped')).toMatchObject({ outcome: 'drained', in_flight: 0 })
   })
 
   it('a second signal during the delay skips the rest of it and stops now (exit 1 if work was abandoned)', async () => {

@@ -58,6 +58,15 @@ describe('server limits of the reference service', () => {
       await service.settled()
     })
 
+    // Debug features are opt-in: with the default environment no debug route exists at all.
+    it('serves no debug route by default (live view, events, inspector paths are 404)', async () => {
+      for (const path of ['/debug', '/debug/lifecycle', '/debug/lifecycle/events', '/debug/inspect', '/_debug']) {
+        const response = await fetch(`${service.origin}${path}`)
+        expect(response.status, path).toBe(404)
+        await response.arrayBuffer()
+      }
+    })
+
     it('sends no header that names the stack, and no body that leaks internals, on any route', async () => {
       const requests: Array<[string, RequestInit]> = [
         ['/health', {}],
