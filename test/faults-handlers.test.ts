@@ -30,8 +30,12 @@ describe.each(['/throw', '/reject'])('a handler at %s', (path) => {
       expect(findLeak(text)).toBeNull()
     }
     expect(await inFlight(service)).toBe(0)
-    // The details went to the log, not to the client.
-    expect(service.logs.filter((line) => line.msg === 'request failed').length).toBe(repeats)
+    // The details went to the log, not to the client (the log pipe may lag the sockets).
+    const failures = () => service.logs.filter((line) => line.msg === 'request failed').length
+    for (const deadline = Date.now() + 5_000; failures() < repeats && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(failures()).toBe(repeats)
     service.signal('SIGTERM')
     expect((await service.exit()).code).toBe(0)
     expect(await service.waitForPhase('stopped')).toMatchObject({ outcome: 'drained', completed: repeats, aborted: 0 })
@@ -51,7 +55,7 @@ describe('handlers that never answer', () => {
     service.signal('SIGTERM')
     const exit = await service.exit()
     expect(exit.code).toBe(1)
-    expect(Date.now() - signalled).toBeLessThan(3_000)
+    expect(Date.now() - signalled).toBeLessThan(6_000)
     for (const exchange of await Promise.all(hanging)) {
       expect(exchange.statuses).toEqual([])
       expect(exchange.closedByServer).toBe(true)

@@ -8,7 +8,7 @@ it('startup work that fails: one clear log line naming the cause, exit 1, prompt
   child = new ChildService(`${fixturesDir}faulty-service.ts`, { STARTUP_FAULT: 'fail' })
   const exit = await child.exit(10_000)
   expect(exit.code).toBe(1)
-  expect(exit.elapsedMs).toBeLessThan(5_000)
+  expect(exit.elapsedMs).toBeLessThan(8_000)
   const stopped = await child.waitForPhase('stopped')
   expect(stopped).toMatchObject({ outcome: 'startup_failed', exit_code: 1, error: 'model weights not found' })
   expect(child.stderr).toBe('')
@@ -24,7 +24,7 @@ it('startup work that hangs is stopped at startupTimeoutMs: message names the li
   expect(await ready.json()).toMatchObject({ status: 'starting' })
   const exit = await child.exit(10_000)
   expect(exit.code).toBe(1)
-  expect(exit.elapsedMs).toBeLessThan(5_000)
+  expect(exit.elapsedMs).toBeLessThan(8_000)
   expect(await child.waitForPhase('stopped')).toMatchObject({
     outcome: 'startup_failed',
     error: 'startup did not finish within 700 ms',
@@ -39,7 +39,7 @@ it('a signal during a hanging startup stops it at once, exit 0 (nothing was in f
   child.signal('SIGTERM')
   const exit = await child.exit(5_000)
   expect(exit.code).toBe(0)
-  expect(Date.now() - before).toBeLessThan(2_000)
+  expect(Date.now() - before).toBeLessThan(5_000)
   expect(await child.waitForPhase('stopped')).toMatchObject({ outcome: 'interrupted', signals: ['SIGTERM'] })
 })
 

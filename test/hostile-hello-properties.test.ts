@@ -85,8 +85,14 @@ describe('POST /hello under generated input (fast-check)', () => {
         if (n !== undefined) body.name = n
         if (w !== undefined) body.work_ms = w
         if (extra && extra[0] !== 'name' && extra[0] !== 'work_ms' && extra[0] !== '__proto__') body[extra[0]] = extra[1]
-        const answer = await hello(JSON.stringify(body))
+        const text = JSON.stringify(body)
+        const answer = await hello(text)
         expectContract(answer)
+        // Prototype-poisoning keys anywhere are refused by the JSON parser itself, before the schema.
+        if (/"(__proto__|constructor)"/.test(text)) {
+          expect(answer.status).toBe(400)
+          return
+        }
 
         const nameOk = n === undefined || (typeof n === 'string' && n.length >= 1 && n.length <= 100)
         const workOk = w === undefined || (typeof w === 'number' && Number.isInteger(w) && w >= 0 && w <= 600_000)
