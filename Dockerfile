@@ -31,6 +31,8 @@ EXPOSE 8000
 # The node images ship an unprivileged `node` user (uid 1000).
 USER node
 
+# OpenTelemetry starts before Fastify loads (--import); with no OTEL_EXPORTER_OTLP_ENDPOINT it
+# starts nothing and costs nothing per request (docs/observability.md).
 # Exec form, node itself as PID 1: SIGTERM reaches the service. `npm start` or `sh -c`
 # would receive the signal instead and not pass it on.
-CMD ["node", "dist/main.js"]
+CMD ["node", "--import", "./dist/telemetry/register.js", "dist/main.js"]

@@ -6,6 +6,9 @@ import { formatProblem } from '../src/deploy-check/deploy-problem.ts'
 import { type DeployFile, deployCopy, type Edit } from './support/deploy-copy.ts'
 import { repoRoot } from './support/service-process.ts'
 
+// The shipped image's CMD, as the broken copies below replace it.
+const shippedCmd = 'CMD ["node", "--import", "./dist/telemetry/register.js", "dist/main.js"]'
+
 const k8s = 'deploy/k8s/lameduck.yaml'
 const container = 'spec.template.spec.containers[0]'
 const copies: { remove(): void }[] = []
@@ -121,25 +124,25 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
   })
 
   it('CMD in shell form', async () => {
-    expect(await problemsWith({ Dockerfile: [['CMD ["node", "dist/main.js"]', 'CMD node dist/main.js']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[shippedCmd, 'CMD node dist/main.js']] })).toEqual([
       'Dockerfile: CMD = "node dist/main.js": expected exec form, e.g. ["node", "dist/main.js"]; shell form runs under /bin/sh -c, which does not pass SIGTERM to node',
     ])
   })
 
   it('CMD wrapped in npm', async () => {
-    expect(await problemsWith({ Dockerfile: [['CMD ["node", "dist/main.js"]', 'CMD ["npm", "start"]']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[shippedCmd, 'CMD ["npm", "start"]']] })).toEqual([
       'Dockerfile: CMD[0] = "npm": expected "node", so SIGTERM reaches the service; npm receives SIGTERM instead of node',
     ])
   })
 
   it('CMD wrapped in sh -c', async () => {
-    expect(await problemsWith({ Dockerfile: [['CMD ["node", "dist/main.js"]', 'CMD ["/bin/sh", "-c", "node dist/main.js"]']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[shippedCmd, 'CMD ["/bin/sh", "-c", "node dist/main.js"]']] })).toEqual([
       'Dockerfile: CMD[0] = "/bin/sh": expected "node", so SIGTERM reaches the service; sh receives SIGTERM instead of node',
     ])
   })
 
   it('CMD missing', async () => {
-    expect(await problemsWith({ Dockerfile: [['CMD ["node", "dist/main.js"]\n', '']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[`${shippedCmd}\n`, '']] })).toEqual([
       'Dockerfile: CMD = (missing): expected an exec-form CMD starting node, e.g. ["node", "dist/main.js"]',
     ])
   })
@@ -211,7 +214,7 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
   it('exits 1 from the command line, one line per problem on stderr, then a count', () => {
     const copy = deployCopy({
       'cerebrium.toml': [['replica_concurrency = 4', 'replica_concurrency = 1']],
-      Dockerfile: [['CMD ["node", "dist/main.js"]', 'CMD ["npm", "start"]']],
+      Dockerfile: [[shippedCmd, 'CMD ["npm", "start"]']],
     })
     copies.push(copy)
     const run = runCli(['--dir', copy.dir])

@@ -58,7 +58,7 @@ describe('the Dockerfile, carried out step by step without a Docker engine', () 
       expect(existsSync(join(image.workdir, 'node_modules', devOnly)), `devDependency ${devOnly} in the runtime stage`).toBe(false)
     }
     expect(existsSync(join(image.workdir, 'src'))).toBe(false)
-    expect(image.cmd).toEqual(['node', 'dist/main.js'])
+    expect(image.cmd).toEqual(['node', '--import', './dist/telemetry/register.js', 'dist/main.js'])
     expect(image.env['NODE_ENV']).toBe('production')
   }, 180_000)
 

@@ -11,6 +11,12 @@ export interface ServiceConfig {
   readonly overCapacity: OverCapacityPolicy
   readonly logLevel: LogLevel
   readonly startupMs: number
+  /** XState inspector relay (`ws://` or `wss://`); `null`: no inspector. */
+  readonly inspectUrl: string | null
+  /** Whether the live view's debug routes are served. */
+  readonly debugRoutes: boolean
+  /** Token the debug routes require; `null`: loopback clients only. */
+  readonly debugToken: string | null
 }
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -26,6 +32,9 @@ export const envVariables = {
   OVER_CAPACITY: { default: 'admit', describe: '`admit` serves requests beyond MAX_CONCURRENCY; `reject` answers them 503 with Retry-After' },
   LOG_LEVEL: { default: 'info', describe: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   STARTUP_MS: { default: '0', describe: 'simulated startup work before the service is ready (to watch `starting`)' },
+  LAMEDUCK_INSPECT_URL: { default: '', describe: 'XState inspector relay (`ws://host:port`) to stream the lifecycle actor to; empty: off' },
+  LAMEDUCK_DEBUG: { default: '0', describe: '`1` serves the live view at /debug/lifecycle (loopback clients only unless LAMEDUCK_DEBUG_TOKEN is set)' },
+  LAMEDUCK_DEBUG_TOKEN: { default: '', describe: 'token (16+ characters) the live view requires from any client, as `Authorization: Bearer` or `?token=`; empty: loopback only' },
 } as const
 
 export type EnvVariable = keyof typeof envVariables
@@ -44,6 +53,9 @@ export function readEnvConfig(env: NodeJS.ProcessEnv): ServiceConfig {
     overCapacity: oneOf('OVER_CAPACITY', get('OVER_CAPACITY'), overCapacityPolicies),
     logLevel: oneOf('LOG_LEVEL', get('LOG_LEVEL'), logLevels),
     startupMs: integer('STARTUP_MS', get('STARTUP_MS'), 0, maxTimerMs),
+    inspectUrl: optionalWebSocketUrl('LAMEDUCK_INSPECT_URL', get('LAMEDUCK_INSPECT_URL')),
+    debugRoutes: oneOf('LAMEDUCK_DEBUG', get('LAMEDUCK_DEBUG'), ['0', '1']) === '1',
+    debugToken: optionalToken('LAMEDUCK_DEBUG_TOKEN', get('LAMEDUCK_DEBUG_TOKEN')),
   })
 }
 
@@ -64,4 +76,22 @@ function nonEmpty(name: EnvVariable, raw: string): string {
 function oneOf<T extends string>(name: EnvVariable, raw: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(raw)) throw invalidEnv(name, raw, `one of ${allowed.join(', ')}`)
   return raw as T
+}
+
+function optionalWebSocketUrl(name: EnvVariable, raw: string): string | null {
+  if (raw === '') return null
+  const expected = 'a ws:// or wss:// URL, or empty'
+  if (!URL.canParse(raw)) throw invalidEnv(name, raw, expected)
+  const url = new URL(raw)
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw invalidEnv(name, raw, expected)
+  return raw
+}
+
+function optionalToken(name: EnvVariable, raw: string): string | null {
+  if (raw === '') return null
+  // A secret is not echoed back, even a wrong one: say only what is wrong with it.
+  if (!/^[\x21-\x7e]{16,512}$/.test(raw)) {
+    throw invalidEnv(name, `(hidden, ${raw.length} characters)`, '16 to 512 printable characters without spaces, or empty')
+  }
+  return raw
 }

@@ -9,6 +9,7 @@ import { exitCodeOf, type LifecycleSnapshot, type Readiness, readinessOf } from 
 import { type FaultOrigin, listenForFaults } from '../process/fault-listeners.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
 import { type LifecycleActor, type LifecycleStreams, lifecycleStreams, whenStopped } from '../streams/lifecycle-streams.ts'
+import { instrumentLifecycle } from '../telemetry/instrument-lifecycle.ts'
 import { admissionHook } from './admission-hook.ts'
 import { destroyRemainingConnections, stopAccepting } from './connection-drain.ts'
 import { lifecycleFields, logTransitions } from './lifecycle-log.ts'
@@ -61,11 +62,14 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
       overCapacity: options.overCapacity,
       startupTimeoutMs: options.startupTimeoutMs,
     },
+    ...(options.inspect ? { inspect: options.inspect } : {}),
   })
   const getSnapshot = () => actor.getSnapshot()
   const ledger = getSnapshot().context.requests as RequestLedger<ServerResponse>
   const streams = lifecycleStreams(actor)
   const admit = admissionHook(getSnapshot, ledger, options.retryAfterSeconds)
+  // Spans and metrics when an OpenTelemetry SDK is registered; nothing at all otherwise.
+  instrumentLifecycle(fastify, actor, streams, { requestSpans: options.requestSpans })
 
   // Every route but the probes counts as work. A global hook, not one added through onRoute:
   // onRoute never sees routes declared at the root before this plugin has loaded

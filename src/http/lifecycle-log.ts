@@ -1,3 +1,4 @@
+import { context, ROOT_CONTEXT } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Observable, Subscription } from 'rxjs'
 import { distinctUntilChanged, map } from 'rxjs'
@@ -36,7 +37,10 @@ export function logTransitions(snapshot$: Observable<LifecycleSnapshot>, log: Fa
     .subscribe(({ snapshot, phase }) => {
       const fields = lifecycleFields(snapshot)
       const failed = exitCodeOf(snapshot) ?? 0
-      if (failed) log.error(fields, `lifecycle: ${phase} (${snapshot.context.outcome})`)
-      else log.info(fields, `lifecycle: ${phase}`)
+      // The last request's end often causes the transition; its trace ids do not belong on this line.
+      context.with(ROOT_CONTEXT, () => {
+        if (failed) log.error(fields, `lifecycle: ${phase} (${snapshot.context.outcome})`)
+        else log.info(fields, `lifecycle: ${phase}`)
+      })
     })
 }

@@ -1,4 +1,5 @@
 import { constants } from 'node:os'
+import type { InspectionEvent, Observer } from 'xstate'
 import { schemaCheck } from '../config/schema-check.ts'
 import { invalidOption } from '../errors.ts'
 import type { StartupWork } from '../machine/lifecycle-machine.ts'
@@ -32,7 +33,17 @@ export interface LameduckOptions {
   closeTimeoutMs?: number
   /** Called once with the exit code when the lifecycle has stopped and the server is closed. Default: end the process; `false`: do nothing. */
   exit?: ((code: number) => void) | false
+  /**
+   * One SERVER span per request when an OpenTelemetry SDK is registered. Default true;
+   * `false` when the application traces requests itself (e.g. `@fastify/otel`). Lifecycle spans and metrics stay.
+   */
+  requestSpans?: boolean
+  /** XState inspection of the lifecycle actor (passed to `createActor`), e.g. lameduck's `createLifecycleInspector(...).inspect`. */
+  inspect?: InspectionObserver
 }
+
+/** What XState's `createActor(machine, { inspect })` accepts. */
+export type InspectionObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void)
 
 export interface ResolvedOptions {
   readonly maxConcurrency: number
@@ -46,6 +57,8 @@ export interface ResolvedOptions {
   readonly startupTimeoutMs: number
   readonly closeTimeoutMs: number
   readonly exit: ((code: number) => void) | null
+  readonly requestSpans: boolean
+  readonly inspect: InspectionObserver | null
 }
 
 export const defaultOptions = {
@@ -56,6 +69,7 @@ export const defaultOptions = {
   retryAfterSeconds: 1,
   closeTimeoutMs: 5_000,
   startupTimeoutMs: 600_000,
+  requestSpans: true,
 } as const
 
 // 24 days: the largest delay a Node timer honours (2^31 - 1 ms).
@@ -71,6 +85,7 @@ interface DataOptions {
   signals?: string[] | false
   closeTimeoutMs?: number
   startupTimeoutMs?: number
+  requestSpans?: boolean
 }
 
 const probePath = {
@@ -106,6 +121,7 @@ const dataSchema = {
     },
     closeTimeoutMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
     startupTimeoutMs: { type: 'integer', minimum: 1, maximum: maxTimerMs },
+    requestSpans: { type: 'boolean' },
   },
 } as const
 
@@ -118,7 +134,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const raw: Record<string, unknown> = input == null ? {} : (input as Record<string, unknown>)
   if (typeof raw !== 'object' || Array.isArray(raw)) throw invalidOption('(options)', input, 'an object')
   // Fastify adds its own keys to plugin options; they are not ours to judge.
-  const { startup, exit, prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...data } = raw
+  const { startup, exit, inspect, prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...data } = raw
   const problem = checkData(data)
   if (problem) throw invalidOption(problem.field, problem.value, problem.expected)
   if (startup !== undefined && typeof startup !== 'function') {
@@ -126,6 +142,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   if (exit !== undefined && exit !== false && typeof exit !== 'function') {
     throw invalidOption('exit', exit, 'a function (code) => void, or false')
+  }
+  if (inspect !== undefined && typeof inspect !== 'function' && typeof (inspect as { next?: unknown } | null)?.next !== 'function') {
+    throw invalidOption('inspect', inspect, 'a function (event) => void or an observer { next(event) }')
   }
   const d = data as DataOptions
   // A well-formed unknown name (SIGFOO) would never fire, and SIGKILL/SIGSTOP cannot be caught
@@ -156,6 +175,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     closeTimeoutMs: d.closeTimeoutMs ?? defaultOptions.closeTimeoutMs,
     startupTimeoutMs: d.startupTimeoutMs ?? defaultOptions.startupTimeoutMs,
     exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? exitProcess),
+    requestSpans: d.requestSpans ?? defaultOptions.requestSpans,
+    inspect: (inspect as InspectionObserver | undefined) ?? null,
   })
 }
 

@@ -1,11 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServiceConfig } from '../config/env-config.ts'
+import { lifecycleLiveView } from '../debug/live-view-plugin.ts'
 import { lameduck } from '../http/lameduck-plugin.ts'
 import type { LameduckOptions } from '../http/plugin-options.ts'
+import { createLifecycleInspector } from '../inspect/lifecycle-inspector.ts'
 import { errorReplies, schemaErrorFormatter } from './error-replies.ts'
 import { helloRoute } from './hello-route.ts'
 import { type ServerLimits, serverLimits } from './server-limits.ts'
+import { logCorrelation } from '../telemetry/log-correlation.ts'
 
 export const bodyLimitBytes = serverLimits.bodyLimitBytes
 
@@ -17,7 +20,8 @@ export function buildService(
 ): FastifyInstance {
   const limits = { ...serverLimits, ...limitOverrides }
   const app = Fastify({
-    logger: { level: config.logLevel },
+    // trace_id and span_id on the lines logged inside a request, when tracing is on.
+    logger: { level: config.logLevel, ...logCorrelation() },
     bodyLimit: limits.bodyLimitBytes,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -32,14 +36,21 @@ export function buildService(
     schemaErrorFormatter,
   })
 
+  // Opt-in: the inspector's socket is unref'd and closed with the server, so it never holds the exit.
+  const inspector = config.inspectUrl ? createLifecycleInspector({ url: config.inspectUrl, log: app.log }) : null
+  if (inspector) app.addHook('onClose', () => inspector.stop())
+
   app.register(lameduck, {
     maxConcurrency: config.maxConcurrency,
     drainTimeoutMs: config.drainTimeoutMs,
     shutdownDelayMs: config.shutdownDelayMs,
     overCapacity: config.overCapacity,
     startup: config.startupMs > 0 ? (signal) => sleep(config.startupMs, undefined, { signal }) : undefined,
+    ...(inspector ? { inspect: inspector.inspect } : {}),
     ...pluginOverrides,
   })
+  // Off by default; loopback clients only unless a token is set (docs/live-view.md).
+  if (config.debugRoutes) app.register(lifecycleLiveView, { token: config.debugToken })
   errorReplies(app)
   app.register(async (routes) => helloRoute(routes))
   return app

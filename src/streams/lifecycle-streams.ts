@@ -1,4 +1,18 @@
-import { defer, distinctUntilChanged, firstValueFrom, from, last, map, merge, Observable, type Observable as Obs, shareReplay, startWith, takeUntil } from 'rxjs'
+import {
+  catchError,
+  defer,
+  distinctUntilChanged,
+  firstValueFrom,
+  from,
+  map,
+  merge,
+  Observable,
+  of,
+  shareReplay,
+  startWith,
+  takeLast,
+  takeUntil,
+} from 'rxjs'
 import type { Actor } from 'xstate'
 import type { LifecycleMachine } from '../machine/lifecycle-machine.ts'
 import type { LifecycleState } from '../machine/lifecycle-names.ts'
@@ -8,25 +22,37 @@ import { type LifecycleSnapshot, type Readiness, readinessOf, stateOf } from '..
 export type LifecycleActor = Actor<LifecycleMachine>
 
 export interface LifecycleStreams {
-  /** Every snapshot, starting with the current one; completes when the lifecycle stops. */
-  readonly snapshot$: Obs<LifecycleSnapshot>
+  /** Every snapshot, starting with the current one; completes when the actor stops. */
+  readonly snapshot$: Observable<LifecycleSnapshot>
   /** Top-level state changes, starting with the current state. */
-  readonly state$: Obs<LifecycleState>
+  readonly state$: Observable<LifecycleState>
   /** Readiness whenever its status changes (including crossing capacity), starting with the current one. */
-  readonly readiness$: Obs<Readiness>
-  /** The last snapshot, once, when the lifecycle reaches `stopped` (or the actor is stopped). Replayed to late subscribers. */
-  readonly stopped$: Obs<LifecycleSnapshot>
+  readonly readiness$: Observable<Readiness>
+  /**
+   * The last snapshot, once, when the actor stops: on reaching `stopped` (status `done`), on a
+   * failure (`error`) or when stopped from outside by `fastify.close()` (`stopped`). Replayed to late subscribers.
+   */
+  readonly stopped$: Observable<LifecycleSnapshot>
 }
 
 /** The actor seen through RxJS. Nothing here holds state of its own: every value is read off the actor. */
 export function lifecycleStreams(actor: LifecycleActor): LifecycleStreams {
-  // XState's observable does not replay the current snapshot to late subscribers.
-  const snapshot$ = defer(() => from(actor).pipe(startWith(actor.getSnapshot())))
+  const snapshot$ = defer(() => {
+    const current = actor.getSnapshot()
+    // XState completes a late subscriber only when the actor is `done`; one stopped from outside
+    // would leave it waiting forever. A finished actor is just its last snapshot.
+    if (current.status !== 'active') return of(current)
+    // XState's observable does not replay the current snapshot to late subscribers. A failed actor
+    // errors its observers; here its error snapshot is the last value instead.
+    return from(actor).pipe(
+      startWith(current),
+      catchError(() => of(actor.getSnapshot())),
+    )
+  })
 
-  // The actor's observable completes both at the final state and when the actor is stopped
-  // from outside; either way the last snapshot is the one to report.
+  // Read at completion, not from the last value: `actor.stop()` completes observers without a new snapshot.
   const stopped$ = snapshot$.pipe(
-    last(),
+    takeLast(1),
     map(() => actor.getSnapshot()),
     shareReplay({ bufferSize: 1, refCount: false }),
   )
@@ -46,7 +72,7 @@ export function lifecycleStreams(actor: LifecycleActor): LifecycleStreams {
   return { snapshot$, state$, readiness$, stopped$ }
 }
 
-/** Resolves with the final snapshot when the lifecycle stops. */
+/** Resolves with the last snapshot when the actor stops (see `stopped$`). */
 export function whenStopped(streams: LifecycleStreams): Promise<LifecycleSnapshot> {
   return firstValueFrom(streams.stopped$)
 }

@@ -1,0 +1,3 @@
+export { lifecycleLiveView, type LiveViewOptions } from './live-view-plugin.ts'
+export { lifecycleFrame, type LifecycleFrame } from './lifecycle-frame.ts'
+export { machineGraph, type MachineGraph, type GraphState, type GraphTransition } from './machine-graph.ts'

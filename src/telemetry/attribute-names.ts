@@ -1,0 +1,26 @@
+/**
+ * lameduck's own span and metric attribute names, beside the semantic conventions'.
+ * Documented in docs/observability.md; a test keeps the two in step.
+ */
+export const lameduckAttributes = {
+  /** Lifecycle phase when the request arrived: `running`, `draining.delay`, ... */
+  lifecycleState: 'lameduck.lifecycle.state',
+  /** Requests in flight when this one arrived, not counting it. */
+  inFlight: 'lameduck.requests.in_flight',
+  /** Why lameduck answered 503 instead of serving: `starting`, `draining`, `at_capacity`, `stopped`. */
+  rejectReason: 'lameduck.reject.reason',
+  /** Cerebrium's run id arrives as `X-Request-Id`; semconv's request-header attribute form (a string array). */
+  requestIdHeader: 'http.request.header.x-request-id',
+  drainSignal: 'lameduck.drain.signal',
+  drainSignals: 'lameduck.drain.signals',
+  drainOutcome: 'lameduck.drain.outcome',
+  drainInFlightAtSignal: 'lameduck.drain.in_flight_at_signal',
+  drainCompleted: 'lameduck.drain.completed',
+  drainAborted: 'lameduck.drain.aborted',
+  drainAbandoned: 'lameduck.drain.abandoned',
+  drainTimedOut: 'lameduck.drain.timed_out',
+  drainDelayMs: 'lameduck.drain.delay_ms',
+  drainDrainMs: 'lameduck.drain.drain_ms',
+  drainTimeoutMs: 'lameduck.drain.timeout_ms',
+  startupOutcome: 'lameduck.startup.outcome',
+} as const

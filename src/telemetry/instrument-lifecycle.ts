@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify'
+import type { LifecycleActor, LifecycleStreams } from '../streams/lifecycle-streams.ts'
+import { activeMeter, activeTracer, flushTelemetry } from './active-providers.ts'
+import { observeLifecycle } from './lifecycle-metrics.ts'
+import { traceLifecycle } from './lifecycle-spans.ts'
+import { requestSpanHook } from './request-span.ts'
+
+/**
+ * How long the close may wait for the last export. Exporters time out after
+ * 1 s by default (telemetry-config.ts), so a dead collector delays exit by
+ * about that, never by the SDK's 30 s.
+ */
+export const flushTimeoutMs = 1_500
+
+/**
+ * Connects one lameduck instance to the OpenTelemetry SDK registered with the
+ * API, if there is one: request spans, the startup and drain spans, lifecycle
+ * metrics, and a final flush when the server closes. With no SDK registered it
+ * does nothing, so there is no hook and no per-request cost.
+ */
+export function instrumentLifecycle(
+  fastify: FastifyInstance,
+  actor: LifecycleActor,
+  streams: LifecycleStreams,
+  { requestSpans }: { requestSpans: boolean },
+): void {
+  const tracer = activeTracer()
+  const meter = activeMeter()
+  if (tracer === null && meter === null) return
+
+  const getSnapshot = () => actor.getSnapshot()
+  // Global, so 404s are traced too; the first onRequest hook, so the span covers the others.
+  if (tracer !== null && requestSpans) fastify.addHook('onRequest', requestSpanHook(tracer, getSnapshot))
+
+  const lifecycleMetrics = meter === null ? null : observeLifecycle(meter, getSnapshot)
+  const spans =
+    tracer === null
+      ? streams.stopped$.subscribe((snapshot) => lifecycleMetrics?.recordDrain(snapshot))
+      : traceLifecycle(streams.snapshot$, tracer, (snapshot) => lifecycleMetrics?.recordDrain(snapshot))
+
+  // The drain and the abandoned requests' spans have ended by now (their connections were cut
+  // before fastify.close()); this is the last chance to export them before the process exits.
+  fastify.addHook('onClose', async () => {
+    await flushTelemetry(flushTimeoutMs)
+    spans.unsubscribe()
+    lifecycleMetrics?.stop()
+  })
+}

@@ -1,0 +1,31 @@
+/**
+ * lameduck's instrumentation entry: `node --import ./dist/telemetry/register.js dist/main.js`.
+ *
+ * Loaded before the application (and Fastify), it starts the OpenTelemetry SDK
+ * from the standard `OTEL_*` variables and registers it with the API. It reads
+ * the environment once, here, like `main.ts` does for the service's own settings.
+ * With no OTLP endpoint configured it starts nothing: lameduck then installs no
+ * request hook and exports nothing.
+ */
+import { LameduckError } from '../errors.ts'
+import { exportErrorLog } from './export-error-log.ts'
+import { readTelemetryConfig } from './telemetry-config.ts'
+import { startTelemetry } from './telemetry-sdk.ts'
+
+let config
+try {
+  config = readTelemetryConfig(process.env)
+} catch (error) {
+  if (!(error instanceof LameduckError)) throw error
+  process.stderr.write(`lameduck: ${error.message}\n`)
+  process.exit(78) // EX_CONFIG, as for the service's own variables
+}
+
+// The service's logger does not exist yet; write the same pino-shaped JSON line it would.
+const errors = exportErrorLog((fields, msg) => {
+  process.stdout.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, ...fields, msg })}\n`)
+})
+
+startTelemetry(config, errors)
+// Failures after the first were only counted; say how many, once, on the way out.
+process.once('exit', () => errors.summarize())

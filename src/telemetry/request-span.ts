@@ -1,0 +1,105 @@
+import type { ServerResponse } from 'node:http'
+import { type Attributes, context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api'
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_PATH,
+  ATTR_URL_SCHEME,
+} from '@opentelemetry/semantic-conventions'
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import { phaseName } from '../http/lifecycle-log.ts'
+import { isProbeRoute } from '../http/probe-routes.ts'
+import { admissionOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
+import { lameduckAttributes } from './attribute-names.ts'
+
+// Semconv: a method outside this set is reported as `_OTHER`, keeping span names low-cardinality.
+const knownMethods = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE', 'QUERY'])
+
+const spanOfResponse = Symbol('lameduck.requestSpan')
+type TracedResponse = ServerResponse & { [spanOfResponse]?: Span }
+
+/**
+ * One SERVER span per request, the lean way: started in the first onRequest
+ * hook, ended on the response's `close` (which fires exactly once, finished or
+ * not), with the stable HTTP semantic-convention attributes and lameduck's own.
+ * Installed only when a tracer provider is registered, so a service without
+ * telemetry pays nothing per request. The choice over `@fastify/otel` is
+ * measured in docs/observability.md.
+ */
+export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnapshot): onRequestHookHandler {
+  function endRequestSpan(this: TracedResponse): void {
+    const span = this[spanOfResponse]
+    if (span === undefined) return
+    this[spanOfResponse] = undefined
+    if (this.headersSent) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, this.statusCode)
+    if (!this.writableFinished) {
+      // Cut before the response was complete: the drain deadline abandoned it, or the client left.
+      span.setAttribute(ATTR_ERROR_TYPE, wasAbandoned(getSnapshot()) ? 'abandoned' : 'aborted')
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'response not completed' })
+    } else if (this.statusCode >= 500) {
+      // 4xx are the client's errors, not the server span's (semconv).
+      span.setAttribute(ATTR_ERROR_TYPE, String(this.statusCode))
+      span.setStatus({ code: SpanStatusCode.ERROR })
+    }
+    span.end()
+  }
+
+  return function startRequestSpan(request, reply, done) {
+    const { config, url: route } = request.routeOptions
+    // Probes run every few hundred milliseconds; tracing them would bury the requests that matter.
+    if (isProbeRoute(config)) {
+      done()
+      return
+    }
+    const parent = propagation.extract(ROOT_CONTEXT, request.headers)
+    const snapshot = getSnapshot()
+    const method = knownMethods.has(request.method) ? request.method : '_OTHER'
+    const attributes: Attributes = {
+      [ATTR_HTTP_REQUEST_METHOD]: method,
+      [ATTR_URL_PATH]: pathOf(request.url),
+      [ATTR_URL_SCHEME]: request.protocol,
+      [lameduckAttributes.lifecycleState]: phaseName(snapshot),
+      [lameduckAttributes.inFlight]: snapshot.context.requests.inFlight,
+    }
+    if (method === '_OTHER') attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = request.method
+    addServerAddress(attributes, request)
+    if (route !== undefined) {
+      attributes[ATTR_HTTP_ROUTE] = route
+      // lameduck's admission hook runs next on this route and answers from the same snapshot.
+      const reason = admissionOf(snapshot)
+      if (reason !== null) attributes[lameduckAttributes.rejectReason] = reason
+    }
+    const requestId = request.headers['x-request-id']
+    if (typeof requestId === 'string') attributes[lameduckAttributes.requestIdHeader] = [requestId]
+
+    const span = tracer.startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent)
+    const res = reply.raw as TracedResponse
+    res[spanOfResponse] = span
+    res.once('close', endRequestSpan)
+    // The rest of the request (hooks, handler, the application's logs) runs with this span active.
+    context.with(trace.setSpan(parent, span), done)
+  }
+}
+
+/** Stopped at the deadline or by a second signal: what was still in flight is abandoned and its connection cut. */
+function wasAbandoned(snapshot: LifecycleSnapshot): boolean {
+  const outcome = snapshot.context.outcome
+  return outcome === 'timed_out' || outcome === 'forced'
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf('?')
+  return query === -1 ? url : url.slice(0, query)
+}
+
+function addServerAddress(attributes: Attributes, request: FastifyRequest): void {
+  const host = request.hostname
+  if (host) attributes[ATTR_SERVER_ADDRESS] = host
+  const port = request.port
+  if (port) attributes[ATTR_SERVER_PORT] = port
+}
