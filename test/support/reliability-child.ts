@@ -31,8 +31,8 @@ export class ChildService {
   port = 0
   readonly #started = Date.now()
 
-  constructor(script: string, env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [script], {
+  constructor(script: string, env: Record<string, string> = {}, nodeArgs: readonly string[] = []) {
+    this.child = spawn(process.execPath, [...nodeArgs, script], {
       cwd: repoDir,
       env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
