@@ -55,6 +55,38 @@ describe('environment: every bad value names the variable and the value', () => 
     expect(message).toContain(`received ${JSON.stringify(value)}`)
   })
 
+  it.each([
+    ['LAMEDUCK_DEBUG', ''],
+    ['LAMEDUCK_DEBUG', 'true'],
+    ['LAMEDUCK_DEBUG', 'yes'],
+    ['LAMEDUCK_DEBUG', ' 1'],
+    ['LAMEDUCK_DEBUG', '2'],
+    ['LAMEDUCK_INSPECT_URL', 'http://127.0.0.1:4242'],
+    ['LAMEDUCK_INSPECT_URL', 'not a url'],
+    ['LAMEDUCK_INSPECT_URL', ' '],
+  ])('debug variable %s=%j is refused by name, never read as off', (name, value) => {
+    const message = rejection({ [name]: value })
+    expect(message).toContain(`environment variable ${name} must be`)
+    expect(message).toContain(`received ${JSON.stringify(value)}`)
+  })
+
+  it('property: a bad LAMEDUCK_DEBUG_TOKEN is refused without echoing the secret', () => {
+    const badToken = fc.oneof(
+      fc.string({ minLength: 1, maxLength: 15 }).filter((t) => /^[\x21-\x7e]+$/.test(t)),
+      fc.tuple(fc.string({ minLength: 8, maxLength: 20 }), fc.constantFrom(' ', '\t', '\u00e9')).map(([a, c]) => `${a}${c}${a}`),
+      fc.string({ minLength: 513, maxLength: 600 }),
+    )
+    fc.assert(
+      fc.property(badToken, (token) => {
+        const message = rejection({ LAMEDUCK_DEBUG_TOKEN: token })
+        expect(message).toContain('LAMEDUCK_DEBUG_TOKEN')
+        expect(message).toContain(`(hidden, ${token.length} characters)`)
+        if (token.trim().length >= 8) expect(message).not.toContain(token.trim())
+      }),
+      { numRuns: 300 },
+    )
+  })
+
   it('property: an integer variable takes exactly the decimal integers in range and refuses everything else', () => {
     fc.assert(
       fc.property(fc.constantFrom(...Object.entries(integerVariables)), fc.oneof(fc.string(), fc.nat().map(String)), ([name, { min, max }], raw) => {
