@@ -6,6 +6,7 @@
  *
  *   npm run soak                                  # 20 s, for CI
  *   npm run soak -- --duration=600 --concurrency=32
+ *   npm run soak -- --otlp=http://127.0.0.1:9   # with telemetry on, exporting to a dead collector
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -18,6 +19,8 @@ export interface SoakOptions {
   concurrency: number
   /** Print progress lines. */
   verbose: boolean
+  /** OTLP endpoint: load the telemetry entry and export there (a dead one tests the exporter's queues). */
+  otlpEndpoint?: string
 }
 
 export interface SoakResult {
@@ -39,7 +42,8 @@ export interface SoakResult {
 const fixture = fileURLToPath(new URL('../test/fixtures/faulty-service.ts', import.meta.url))
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
-  const child = spawn(process.execPath, ['--expose-gc', fixture], {
+  const telemetry = options.otlpEndpoint ? ['--import', fileURLToPath(new URL('../src/telemetry/register.ts', import.meta.url))] : []
+  const child = spawn(process.execPath, ['--expose-gc', ...telemetry, fixture], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: '0',
@@ -48,6 +52,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       MAX_CONCURRENCY: '1000',
       DRAIN_TIMEOUT_MS: '10000',
       SOAK_MEMORY: '1',
+      ...(options.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: options.otlpEndpoint } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -213,14 +218,15 @@ function parseArgs(argv: string[]): SoakOptions {
     const n = Number(value)
     if (key === 'duration' && Number.isInteger(n) && n >= 4) options.durationS = n
     else if (key === 'concurrency' && Number.isInteger(n) && n >= 1 && n <= 512) options.concurrency = n
-    else throw new Error(`soak: unknown or invalid argument ${JSON.stringify(arg)} (--duration=<seconds >= 4>, --concurrency=<1..512>)`)
+    else if (key === 'otlp' && value !== undefined && URL.canParse(value)) options.otlpEndpoint = value
+    else throw new Error(`soak: unknown or invalid argument ${JSON.stringify(arg)} (--duration=<seconds >= 4>, --concurrency=<1..512>, --otlp=<url>)`)
   }
   return options
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const options = parseArgs(process.argv.slice(2))
-  process.stdout.write(`soak: ${options.durationS} s, concurrency ${options.concurrency}\n`)
+  process.stdout.write(`soak: ${options.durationS} s, concurrency ${options.concurrency}${options.otlpEndpoint ? `, OTLP to ${options.otlpEndpoint}` : ''}\n`)
   const result = await runSoak(options)
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
   const ok =
