@@ -174,6 +174,28 @@ describe('hostile input over raw TCP', () => {
     await expectUnharmed()
   })
 
+  it('answers Expect: 100-continue with 100, then cuts the body that never follows at the request timeout', async () => {
+    const exchanges = await Promise.all(
+      Array.from({ length: repeats }, () =>
+        rawExchange(service.port, {
+          send: post(['Content-Type: application/json', 'Content-Length: 20', 'Expect: 100-continue']),
+          waitMs: 5_000,
+        }),
+      ),
+    )
+    for (const exchange of exchanges) {
+      expect(exchange.statuses).toEqual([100, 408])
+      expect(exchange.closedByServer).toBe(true)
+    }
+    await expectUnharmed()
+  })
+
+  it('answers HTTP/1.0 without Host, and closes after it', async () => {
+    const exchange = await rawExchange(service.port, { send: 'GET /health HTTP/1.0\r\n\r\n' })
+    expect(exchange.statuses).toEqual([200])
+    expect(exchange.closedByServer).toBe(true)
+  })
+
   it('does not cut a handler that works longer than the request timeout (it bounds receiving only)', async () => {
     const exchange = await rawExchange(service.port, { send: jsonRequest('/hello', '{"work_ms":2000}'), waitMs: 5_000 })
     expect(exchange.statuses).toEqual([200])
