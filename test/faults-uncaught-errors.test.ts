@@ -63,3 +63,16 @@ it('a storm of uncaught exceptions during the drain does not force it or crash t
   expect(service.logs.filter((line) => line.origin === 'uncaughtException').length).toBeGreaterThanOrEqual(1)
   expect(await service.waitForPhase('stopped')).toMatchObject({ outcome: 'drained' })
 })
+
+// Regression: an uncaught error after `stopped` (here in an onClose hook's timer) was logged,
+// but the drain's exit code 0 stood: the process failed and said it had not.
+it('an uncaught exception while the server closes after a clean drain: logged, exit 1', async () => {
+  const service = await start({ ONCLOSE_THROW: '1' })
+  service.signal('SIGTERM')
+  const exit = await service.exit()
+  expect(exit.code).toBe(1)
+  expect(await service.waitForPhase('stopped')).toMatchObject({ outcome: 'drained' })
+  const fault = await service.waitForLog((line) => line.origin === 'uncaughtException')
+  expect(fault.level).toBe(60)
+  expect(JSON.stringify(fault.err)).toContain('thrown while closing')
+})

@@ -97,6 +97,8 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
     const running = actor.getSnapshot().status === 'active'
     fastify.log.fatal({ err: error, origin }, running ? `lifecycle: ${origin}, draining` : `lifecycle: ${origin} after stop`)
     if (running) actor.send({ type: 'fault.raised', origin, error: error instanceof Error ? error.message : String(error) })
+    // Stopped and closing: the lifecycle's outcome stands, but the process failed.
+    else options.exit?.(1)
   }
 
   const finishedPromise = whenStopped(streams).then((snapshot) => finish(fastify, snapshot, options, () => removeSignalListeners()))

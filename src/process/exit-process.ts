@@ -5,10 +5,14 @@
  * the platform would SIGKILL us later, and losing the exit code helps no one.
  */
 export function exitProcess(code: number, backstopMs = 1_000): void {
+  // Called again (a fault while closing, then the drain's own code): a failure is never lowered.
+  code = Math.max(code, Number(process.exitCode ?? 0))
   process.exitCode = code
   // Until the loop empties, a late SIGTERM/SIGINT would kill the process by signal and lose
   // the code. Signal handlers do not hold the loop open, so these cost nothing.
-  for (const signal of lateSignals) process.on(signal, ignoreLateSignal)
+  for (const signal of lateSignals) {
+    if (!process.listeners(signal).includes(ignoreLateSignal)) process.on(signal, ignoreLateSignal)
+  }
   const backstop = setTimeout(() => {
     const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'Timeout')
     process.stderr.write(
