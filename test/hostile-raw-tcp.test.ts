@@ -190,6 +190,15 @@ describe('hostile input over raw TCP', () => {
     await expectUnharmed()
   })
 
+  it('answers 200 pipelined requests on one connection in order, and counts each once', async () => {
+    const requests = Array.from({ length: 200 }, (_, i) => jsonRequest('/hello', JSON.stringify({ name: `p${i}` }))).join('')
+    const exchange = await rawExchange(service.port, { send: `${requests}GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`, waitMs: 10_000 })
+    expect(exchange.statuses).toEqual(Array.from({ length: 201 }, () => 200))
+    const names = [...exchange.text.matchAll(/Hello, (p\d+)!/g)].map((m) => m[1])
+    expect(names).toEqual(Array.from({ length: 200 }, (_, i) => `p${i}`))
+    await expectUnharmed()
+  })
+
   it('answers HTTP/1.0 without Host, and closes after it', async () => {
     const exchange = await rawExchange(service.port, { send: 'GET /health HTTP/1.0\r\n\r\n' })
     expect(exchange.statuses).toEqual([200])
