@@ -7,16 +7,29 @@ import type { LameduckOptions } from '../http/plugin-options.ts'
 import type { LifecycleInspector } from '../inspect/lifecycle-inspector.ts'
 import { errorReplies, schemaErrorFormatter } from './error-replies.ts'
 import { helloRoute } from './hello-route.ts'
+import { type ServerLimits, serverLimits } from './server-limits.ts'
 import { logCorrelation } from '../telemetry/log-correlation.ts'
 
-export const bodyLimitBytes = 1_048_576
+export const bodyLimitBytes = serverLimits.bodyLimitBytes
 
 /** The reference service: the seed's app, done right. `pluginOverrides` is for tests and benchmarks. */
-export function buildService(config: ServiceConfig, pluginOverrides: Partial<LameduckOptions> = {}): FastifyInstance {
+export function buildService(
+  config: ServiceConfig,
+  pluginOverrides: Partial<LameduckOptions> = {},
+  limitOverrides: Partial<ServerLimits> = {},
+): FastifyInstance {
+  const limits = { ...serverLimits, ...limitOverrides }
   const app = Fastify({
     // trace_id and span_id on the lines logged inside a request, when tracing is on.
     logger: { level: config.logLevel, ...logCorrelation() },
-    bodyLimit: bodyLimitBytes,
+    bodyLimit: limits.bodyLimitBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+    },
     // Wrong types are rejected, not coerced ({"name": 42} is a 400), and unknown
     // fields are an error rather than silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
