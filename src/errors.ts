@@ -30,6 +30,8 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined'
   if (typeof value === 'function') return 'a function'
   if (typeof value === 'bigint') return `${value}n`
+  // JSON writes NaN and Infinity as null, which names the wrong value.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
   try {
     return JSON.stringify(value) ?? String(value)
   } catch {

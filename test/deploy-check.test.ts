@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkDeploy } from '../src/deploy-check/check-deploy.ts'
@@ -6,10 +7,10 @@ import { formatProblem } from '../src/deploy-check/deploy-problem.ts'
 import { type DeployFile, deployCopy, type Edit } from './support/deploy-copy.ts'
 import { repoRoot } from './support/service-process.ts'
 
-// The shipped image's CMD, as the broken copies below replace it.
-const shippedCmd = 'CMD ["node", "--import", "./dist/telemetry/register.js", "dist/main.js"]'
-
 const k8s = 'deploy/k8s/lameduck.yaml'
+// The shipped CMD line, whatever flags it carries: the CMD tests rewrite it.
+const cmdLine = readFileSync(resolve(repoRoot, 'Dockerfile'), 'utf8').split('\n').find((line) => line.startsWith('CMD '))!
+const shellForm = (JSON.parse(cmdLine.slice(4)) as string[]).join(' ')
 const container = 'spec.template.spec.containers[0]'
 const copies: { remove(): void }[] = []
 afterEach(() => {
@@ -124,26 +125,37 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
   })
 
   it('CMD in shell form', async () => {
-    expect(await problemsWith({ Dockerfile: [[shippedCmd, 'CMD node dist/main.js']] })).toEqual([
-      'Dockerfile: CMD = "node dist/main.js": expected exec form, e.g. ["node", "dist/main.js"]; shell form runs under /bin/sh -c, which does not pass SIGTERM to node',
+    expect(await problemsWith({ Dockerfile: [[cmdLine, `CMD ${shellForm}`]] })).toEqual([
+      `Dockerfile: CMD = ${JSON.stringify(shellForm)}: expected exec form, e.g. ["node", "dist/main.js"]; shell form runs under /bin/sh -c, which does not pass SIGTERM to node`,
     ])
   })
 
   it('CMD wrapped in npm', async () => {
-    expect(await problemsWith({ Dockerfile: [[shippedCmd, 'CMD ["npm", "start"]']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[cmdLine, 'CMD ["npm", "start"]']] })).toEqual([
       'Dockerfile: CMD[0] = "npm": expected "node", so SIGTERM reaches the service; npm receives SIGTERM instead of node',
     ])
   })
 
   it('CMD wrapped in sh -c', async () => {
-    expect(await problemsWith({ Dockerfile: [[shippedCmd, 'CMD ["/bin/sh", "-c", "node dist/main.js"]']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[cmdLine, `CMD ["/bin/sh", "-c", ${JSON.stringify(shellForm)}]`]] })).toEqual([
       'Dockerfile: CMD[0] = "/bin/sh": expected "node", so SIGTERM reaches the service; sh receives SIGTERM instead of node',
     ])
   })
 
   it('CMD missing', async () => {
-    expect(await problemsWith({ Dockerfile: [[`${shippedCmd}\n`, '']] })).toEqual([
+    expect(await problemsWith({ Dockerfile: [[`${cmdLine}\n`, '']] })).toEqual([
       'Dockerfile: CMD = (missing): expected an exec-form CMD starting node, e.g. ["node", "dist/main.js"]',
+    ])
+  })
+
+  it('HOST bound to loopback: unreachable from outside the container', async () => {
+    expect(await problemsWith({ Dockerfile: [['HOST=0.0.0.0', 'HOST=127.0.0.1']] })).toEqual([
+      'Dockerfile: ENV HOST = "127.0.0.1": expected "0.0.0.0" (or "::"): the platform connects from outside the container, not over loopback',
+    ])
+    expect(
+      await problemsWith({ [k8s]: [['            - name: DRAIN_TIMEOUT_MS', '            - name: HOST\n              value: localhost\n            - name: DRAIN_TIMEOUT_MS']] }),
+    ).toEqual([
+      `${k8s}: ${container}.env.HOST = "localhost": expected "0.0.0.0" (or "::"): the platform connects from outside the container, not over loopback`,
     ])
   })
 
@@ -214,7 +226,7 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
   it('exits 1 from the command line, one line per problem on stderr, then a count', () => {
     const copy = deployCopy({
       'cerebrium.toml': [['replica_concurrency = 4', 'replica_concurrency = 1']],
-      Dockerfile: [[shippedCmd, 'CMD ["npm", "start"]']],
+      Dockerfile: [[cmdLine, 'CMD ["npm", "start"]']],
     })
     copies.push(copy)
     const run = runCli(['--dir', copy.dir])
@@ -226,6 +238,17 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
       'check-deploy: 2 problem(s) in cerebrium.toml, Dockerfile, deploy/k8s/lameduck.yaml',
       '',
     ])
+  })
+
+  it('--no-kubernetes leaves the manifests out; --kubernetes names another file', () => {
+    const copy = deployCopy({ [k8s]: [['value: "5000"', 'value: "0"']] })
+    copies.push(copy)
+    const without = runCli(['--dir', copy.dir, '--no-kubernetes'])
+    expect(without.status).toBe(0)
+    expect(without.stdout).toMatch(/^check-deploy: ok: cerebrium\.toml, Dockerfile agree with the service/)
+    const other = runCli(['--dir', copy.dir, '--kubernetes', 'k8s.yaml'])
+    expect(other.status).toBe(1)
+    expect(other.stderr.split('\n')[0]).toBe('k8s.yaml: (file) = "ENOENT": expected a readable file')
   })
 
   it('exits 2 on an unknown option', () => {

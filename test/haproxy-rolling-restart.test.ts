@@ -10,8 +10,9 @@ const names = ['r1', 'r2', 'r3']
 const rounds = 3
 // Keeps readiness about draining only: capacity-based readiness is tested elsewhere.
 const baseEnv = { MAX_CONCURRENCY: '64', DRAIN_TIMEOUT_MS: '10000' }
-// HAProxy notices /ready 503 after fall x inter = 2 x 100 ms (plus a check in flight); 1 s is ample.
-const shutdownDelayMs = 1000
+// HAProxy notices /ready 503 after fall x inter = 2 x 100 ms plus a check in flight: about 300 ms.
+// 2 s leaves room for a slow, shared CI machine.
+const shutdownDelayMs = 2000
 
 let proxy: Proxy | undefined
 let fleet: Fleet | undefined

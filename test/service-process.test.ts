@@ -20,6 +20,16 @@ async function activeRequests(s: ServiceProcess, n: number) {
   return body
 }
 
+/** POST /hello with a JSON body, as the platform would forward it. */
+function hello(s: ServiceProcess, body: Record<string, unknown>, signal?: AbortSignal) {
+  return request(`${s.origin}/hello`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  })
+}
+
 async function ready(s: ServiceProcess) {
   await waitUntil(() => s.logs.some((l) => l.lifecycle === 'running'))
 }
@@ -28,11 +38,7 @@ describe('the built service as a child process', () => {
   it('finishes in-flight work after SIGTERM, answers it with Connection: close, and exits 0 at once', async () => {
     service = await startService({ DRAIN_TIMEOUT_MS: '5000' })
     await ready(service)
-    const pending = request(`${service.origin}/hello`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'drain', work_ms: 300 }),
-    })
+    const pending = hello(service, { name: 'drain', work_ms: 300 })
     await activeRequests(service, 1)
     service.child.kill('SIGTERM')
     const response = await pending
@@ -70,11 +76,7 @@ describe('the built service as a child process', () => {
   it('abandons work at the drain deadline, logs the abandoned count and exits 1', async () => {
     service = await startService({ DRAIN_TIMEOUT_MS: '300' })
     await ready(service)
-    const pending = request(`${service.origin}/hello`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ work_ms: 20_000 }),
-    }).catch((error: Error) => error)
+    const pending = hello(service, { work_ms: 20_000 }).catch((error: Error) => error)
     await new Promise((r) => setTimeout(r, 100))
     const signalledAt = performance.now()
     service.child.kill('SIGTERM')
@@ -88,11 +90,7 @@ describe('the built service as a child process', () => {
   it('forces an immediate non-zero exit on a second signal, logging what was abandoned', async () => {
     service = await startService({ DRAIN_TIMEOUT_MS: '30000' })
     await ready(service)
-    const pending = request(`${service.origin}/hello`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ work_ms: 20_000 }),
-    }).catch((error: Error) => error)
+    const pending = hello(service, { work_ms: 20_000 }).catch((error: Error) => error)
     await new Promise((r) => setTimeout(r, 100))
     service.child.kill('SIGINT')
     await service.waitForLog((l) => l.lifecycle === 'draining.drain')
@@ -111,12 +109,7 @@ describe('the built service as a child process', () => {
     await ready(service)
     const aborts = Array.from({ length: 3 }, () => new AbortController())
     const pending = aborts.map((controller) =>
-      request(`${service!.origin}/hello`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ work_ms: 5_000 }),
-        signal: controller.signal,
-      }).catch(() => 'aborted'),
+      hello(service!, { work_ms: 5_000 }, controller.signal).catch(() => 'aborted'),
     )
     await activeRequests(service, 3)
     for (const controller of aborts) controller.abort()

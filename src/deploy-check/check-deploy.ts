@@ -45,8 +45,7 @@ export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
     }
   }
 
-  const custom = toml?.['cerebrium'] && isTable(toml['cerebrium']) ? (toml['cerebrium']['runtime'] as Record<string, unknown> | undefined)?.['custom'] : undefined
-  const dockerfilePath = isTable(custom) ? custom['dockerfile_path'] : undefined
+  const dockerfilePath = ['cerebrium', 'runtime', 'custom', 'dockerfile_path'].reduce<unknown>((node, key) => (isTable(node) ? node[key] : undefined), toml)
   const dockerfileFile = name(files.dockerfile ?? (typeof dockerfilePath === 'string' ? dockerfilePath : 'Dockerfile'))
   const dockerfileText = await readText(files.dir, dockerfileFile, problems)
   if (dockerfileText === undefined && dockerfilePath !== undefined && files.dockerfile === undefined) {

@@ -17,12 +17,12 @@ const defaultKubernetes = 'deploy/k8s/lameduck.yaml'
 let values
 try {
   ;({ values } = parseArgs({
-    allowNegative: true,
     options: {
       dir: { type: 'string', default: '.' },
       cerebrium: { type: 'string', default: 'cerebrium.toml' },
       dockerfile: { type: 'string' },
       kubernetes: { type: 'string' },
+      'no-kubernetes': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   }))
@@ -36,11 +36,9 @@ if (values.help) {
 }
 
 const dir = resolve(values.dir)
-// `--no-kubernetes` arrives as kubernetes: false through allowNegative.
-const kubernetesOption = values.kubernetes as string | boolean | undefined
 const kubernetes =
-  kubernetesOption === false ? undefined
-  : typeof kubernetesOption === 'string' ? kubernetesOption
+  values['no-kubernetes'] ? undefined
+  : values.kubernetes !== undefined ? values.kubernetes
   : existsSync(resolve(dir, defaultKubernetes)) ? defaultKubernetes
   : undefined
 

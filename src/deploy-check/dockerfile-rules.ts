@@ -5,6 +5,10 @@ import type { ServiceFacts } from './service-facts.ts'
 // Launchers that receive SIGTERM themselves and do not (reliably) hand it to node.
 const wrappers = new Set(['sh', 'bash', 'dash', 'ash', 'npm', 'npx', 'yarn', 'pnpm', 'corepack', 'env'])
 
+// Inside a container the platform's probes and traffic arrive on the container's own interface, not loopback.
+export const anyAddress = new Set(['0.0.0.0', '::'])
+export const hostExpectation = '"0.0.0.0" (or "::"): the platform connects from outside the container, not over loopback'
+
 /** The image's final stage: how it starts, what it exposes, who it runs as. */
 export function dockerfileRules(file: string, dockerfile: DockerfileFacts, service: ServiceFacts | undefined): DeployProblem[] {
   const stage = dockerfile.final
@@ -37,6 +41,10 @@ export function dockerfileRules(file: string, dockerfile: DockerfileFacts, servi
     if (!ports.includes(String(service.config.port))) {
       problems.push({ file, key: 'EXPOSE', value: stage.expose.join(' '), expected: `${service.config.port}, the service's PORT` })
     }
+  }
+
+  if (service && !anyAddress.has(service.config.host)) {
+    problems.push({ file, key: 'ENV HOST', value: service.config.host, expected: hostExpectation })
   }
 
   const user = stage.user?.split(':')[0]

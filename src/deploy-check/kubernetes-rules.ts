@@ -1,5 +1,6 @@
 import { isTable } from './cerebrium-rules.ts'
 import type { DeployProblem } from './deploy-problem.ts'
+import { anyAddress, hostExpectation } from './dockerfile-rules.ts'
 import { probeProblems } from './probe-rules.ts'
 import type { ServiceFacts } from './service-facts.ts'
 
@@ -41,6 +42,12 @@ export function kubernetesRules(file: string, manifests: readonly unknown[], ser
     if (isTable(entry) && entry['value'] !== undefined && typeof entry['value'] !== 'string') {
       problems.push({ file, key: `${containerPath}.env.${String(entry['name'])}`, value: entry['value'], expected: `a string ("${String(entry['value'])}"); Kubernetes rejects other types in env values` })
     }
+  }
+
+  // Only when the manifest sets it: an image's own HOST is the Dockerfile's problem, reported there.
+  const host = envValue(container, 'HOST')
+  if (host !== undefined && !anyAddress.has(config.host)) {
+    problems.push({ file, key: `${containerPath}.env.HOST`, value: host, expected: hostExpectation })
   }
 
   if (config.shutdownDelayMs === 0) {

@@ -1,11 +1,12 @@
 import type { ServerResponse } from 'node:http'
-import type { FastifyInstance, FastifyPluginCallback, onRequestHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyPluginCallback } from 'fastify'
 import fp from 'fastify-plugin'
 import { createActor } from 'xstate'
 import { LameduckError } from '../errors.ts'
 import { lifecycleMachine, startupActor } from '../machine/lifecycle-machine.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
 import { exitCodeOf, type LifecycleSnapshot, type Readiness, readinessOf } from '../machine/snapshot-views.ts'
+import { type FaultOrigin, listenForFaults } from '../process/fault-listeners.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
 import { type LifecycleActor, type LifecycleStreams, lifecycleStreams, whenStopped } from '../streams/lifecycle-streams.ts'
 import { instrumentLifecycle } from '../telemetry/instrument-lifecycle.ts'
@@ -59,6 +60,7 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
       drainTimeoutMs: options.drainTimeoutMs,
       shutdownDelayMs: options.shutdownDelayMs,
       overCapacity: options.overCapacity,
+      startupTimeoutMs: options.startupTimeoutMs,
     },
     ...(options.inspect ? { inspect: options.inspect } : {}),
   })
@@ -69,10 +71,15 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
   // Spans and metrics when an OpenTelemetry SDK is registered; nothing at all otherwise.
   instrumentLifecycle(fastify, actor, streams, { requestSpans: options.requestSpans })
 
-  // Every route but the probes counts as work. A route-level hook costs nothing on the probes.
-  fastify.addHook('onRoute', (route) => {
-    if (isProbeRoute(route.config)) return
-    route.onRequest = prependHook(admit, route.onRequest)
+  // Every route but the probes counts as work. A global hook, not one added through onRoute:
+  // onRoute never sees routes declared at the root before this plugin has loaded
+  // (`app.register(lameduck); app.get(...)` without await), and those went uncounted.
+  fastify.addHook('onRequest', function admitWork(request, reply, done) {
+    if (isProbeRoute(request.routeOptions.config)) {
+      done()
+      return
+    }
+    admit.call(this, request, reply, done)
   })
   registerProbeRoutes(fastify, options.probes, getSnapshot)
 
@@ -80,10 +87,18 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
   const onSignal = (signal: string) => {
     if (actor.getSnapshot().status === 'active') actor.send({ type: 'signal.received', signal })
     else {
-      // Stopped already and still closing: a further signal means "now".
-      fastify.log.warn({ signal }, 'lifecycle: signal after stop, exiting now')
-      options.exit?.(1)
+      // Stopped already and closing: the outcome and exit code are decided, and closing is
+      // bounded by closeTimeoutMs. A late signal must neither change the code nor kill us.
+      fastify.log.warn({ signal }, 'lifecycle: signal after stop, ignored')
     }
+  }
+
+  const onFault = (error: unknown, origin: FaultOrigin) => {
+    const running = actor.getSnapshot().status === 'active'
+    fastify.log.fatal({ err: error, origin }, running ? `lifecycle: ${origin}, draining` : `lifecycle: ${origin} after stop`)
+    if (running) actor.send({ type: 'fault.raised', origin, error: error instanceof Error ? error.message : String(error) })
+    // Stopped and closing: the lifecycle's outcome stands, but the process failed.
+    else options.exit?.(1)
   }
 
   const finishedPromise = whenStopped(streams).then((snapshot) => finish(fastify, snapshot, options, () => removeSignalListeners()))
@@ -101,14 +116,23 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
   fastify.addHook('onReady', (hookDone) => {
     logTransitions(streams.snapshot$, fastify.log)
     actor.start()
-    removeSignalListeners = listenForSignals(options.signals, onSignal)
+    const removeSignals = listenForSignals(options.signals, onSignal)
+    // Process-wide handlers come as a set: `signals: false` means the application owns the process.
+    const removeFaults = options.signals.length > 0 ? listenForFaults(onFault) : () => {}
+    removeSignalListeners = () => {
+      removeSignals()
+      removeFaults()
+    }
     hookDone()
   })
 
   // fastify.close() called by the application rather than by a signal: stop at once, no drain.
   fastify.addHook('onClose', (_instance, hookDone) => {
-    removeSignalListeners()
-    if (actor.getSnapshot().status === 'active') actor.stop()
+    // After a drain, finish() removes the handlers once the other onClose hooks are done.
+    if (actor.getSnapshot().status === 'active') {
+      removeSignalListeners()
+      actor.stop()
+    }
     hookDone()
   })
 
@@ -140,8 +164,10 @@ async function finish(
       fastify.log.error({ ...lifecycleFields(snapshot), reason: closed }, 'lifecycle: closing the server failed')
     }
   }
-  removeSignalListeners()
+  // Exit first: the default exit takes over the signals, so none falls through to Node's
+  // default (death by signal) between our handlers going and its guard arriving.
   options.exit?.(code)
+  removeSignalListeners()
   return snapshot
 }
 
@@ -158,14 +184,6 @@ async function closeWithin(fastify: FastifyInstance, ms: number): Promise<true |
   } finally {
     clearTimeout(timer)
   }
-}
-
-function prependHook(
-  hook: onRequestHookHandler,
-  existing: onRequestHookHandler | onRequestHookHandler[] | undefined,
-): onRequestHookHandler | onRequestHookHandler[] {
-  if (existing === undefined) return hook
-  return [hook, ...(Array.isArray(existing) ? existing : [existing])]
 }
 
 export const lameduck = fp(lameduckPlugin, {

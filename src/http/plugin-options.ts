@@ -1,3 +1,4 @@
+import { constants } from 'node:os'
 import type { InspectionEvent, Observer } from 'xstate'
 import { schemaCheck } from '../config/schema-check.ts'
 import { invalidOption } from '../errors.ts'
@@ -18,10 +19,16 @@ export interface LameduckOptions {
   retryAfterSeconds?: number
   /** Probe paths; `false` leaves a probe out. Defaults `/health` and `/ready`. */
   probes?: { health?: string | false; ready?: string | false }
-  /** Signals that start the drain; `false` installs no handlers (drive it with `lameduck.shutdown()`). */
+  /**
+   * Signals that start the drain; `false` installs no process handlers at all, neither for
+   * signals nor for uncaught errors (drive it with `lameduck.shutdown()`). With signals,
+   * an uncaughtException or unhandledRejection is logged and starts the drain; the exit is 1.
+   */
   signals?: NodeJS.Signals[] | false
   /** Work that must succeed before the service is ready. Receives an AbortSignal fired if a signal stops startup. */
   startup?: StartupWork
+  /** Longest the startup work may take before the service stops with exit 1. Default 600000 (10 min). */
+  startupTimeoutMs?: number
   /** How long `fastify.close()` (your onClose hooks) may take after the drain before exit anyway. Default 5000. */
   closeTimeoutMs?: number
   /** Called once with the exit code when the lifecycle has stopped and the server is closed. Default: end the process; `false`: do nothing. */
@@ -47,6 +54,7 @@ export interface ResolvedOptions {
   readonly probes: { readonly health: string | false; readonly ready: string | false }
   readonly signals: readonly NodeJS.Signals[]
   readonly startup: StartupWork | null
+  readonly startupTimeoutMs: number
   readonly closeTimeoutMs: number
   readonly exit: ((code: number) => void) | null
   readonly requestSpans: boolean
@@ -60,6 +68,7 @@ export const defaultOptions = {
   overCapacity: 'admit',
   retryAfterSeconds: 1,
   closeTimeoutMs: 5_000,
+  startupTimeoutMs: 600_000,
   requestSpans: true,
 } as const
 
@@ -75,6 +84,7 @@ interface DataOptions {
   probes?: { health?: string | false; ready?: string | false }
   signals?: string[] | false
   closeTimeoutMs?: number
+  startupTimeoutMs?: number
   requestSpans?: boolean
 }
 
@@ -110,11 +120,14 @@ const dataSchema = {
       ],
     },
     closeTimeoutMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+    startupTimeoutMs: { type: 'integer', minimum: 1, maximum: maxTimerMs },
     requestSpans: { type: 'boolean' },
   },
 } as const
 
 const checkData = schemaCheck(dataSchema)
+
+const catchableSignals = new Set(Object.keys(constants.signals).filter((name) => name !== 'SIGKILL' && name !== 'SIGSTOP'))
 
 /** Validates the plugin's options once, at registration, and freezes the result. */
 export function resolveOptions(input: unknown): ResolvedOptions {
@@ -134,6 +147,13 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     throw invalidOption('inspect', inspect, 'a function (event) => void or an observer { next(event) }')
   }
   const d = data as DataOptions
+  // A well-formed unknown name (SIGFOO) would never fire, and SIGKILL/SIGSTOP cannot be caught
+  // (process.on throws EINVAL at listen): refuse both now, by name.
+  for (const [index, signal] of (d.signals || []).entries()) {
+    if (!catchableSignals.has(signal)) {
+      throw invalidOption(`signals.${index}`, signal, 'a signal this platform has and Node can catch, e.g. "SIGTERM"')
+    }
+  }
   const probes = {
     health: d.probes?.health ?? '/health',
     ready: d.probes?.ready ?? '/ready',
@@ -153,6 +173,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     ),
     startup: (startup as StartupWork | undefined) ?? null,
     closeTimeoutMs: d.closeTimeoutMs ?? defaultOptions.closeTimeoutMs,
+    startupTimeoutMs: d.startupTimeoutMs ?? defaultOptions.startupTimeoutMs,
     exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? exitProcess),
     requestSpans: d.requestSpans ?? defaultOptions.requestSpans,
     inspect: (inspect as InspectionObserver | undefined) ?? null,

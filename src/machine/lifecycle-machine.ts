@@ -11,6 +11,8 @@ export interface LifecycleSettings {
   readonly shutdownDelayMs: number
   /** What happens to a request arriving at capacity. */
   readonly overCapacity: OverCapacityPolicy
+  /** Longest the startup work may take; then the service stops (startup_failed). Default: no limit. */
+  readonly startupTimeoutMs?: number
 }
 
 export interface LifecycleInput extends LifecycleSettings {
@@ -41,6 +43,8 @@ export interface LifecycleContext {
 export type LifecycleEvent =
   | { type: 'signal.received'; signal: string }
   | { type: 'requests.idle' }
+  /** An uncaught exception or unhandled rejection: drain and exit non-zero. */
+  | { type: 'fault.raised'; origin: string; error: string }
 
 /** Startup work: resolves when the service can take traffic. Aborted if a signal stops the service first. */
 export type StartupWork = (signal: AbortSignal) => Promise<void>
@@ -50,6 +54,9 @@ export const startupActor = (work: StartupWork) => fromPromise<void>(({ signal }
 
 const errorMessage = (error: unknown): string =>
   error instanceof Error ? error.message : String(error)
+
+// 2^31 - 1: the longest delay a Node timer honours; "no limit" for startup.
+const maxTimerMs = 2_147_483_647
 
 export const lifecycleMachine = setup({
   types: {
@@ -73,6 +80,7 @@ export const lifecycleMachine = setup({
   },
   delays: {
     shutdownDelay: ({ context }) => context.settings.shutdownDelayMs,
+    startupTimeout: ({ context }) => context.settings.startupTimeoutMs ?? maxTimerMs,
     drainTimeout: ({ context }) => context.settings.drainTimeoutMs,
   },
   actions: {
@@ -82,6 +90,19 @@ export const lifecycleMachine = setup({
     recordStartupFailure: assign({
       outcome: 'startup_failed',
       error: ({ event }) => errorMessage((event as { error?: unknown }).error),
+    }),
+    recordStartupTimeout: assign({
+      outcome: 'startup_failed',
+      error: ({ context }) => `startup did not finish within ${context.settings.startupTimeoutMs} ms`,
+    }),
+    recordFault: assign({
+      // The first fault is the cause; later ones are logged by the HTTP layer.
+      error: ({ context, event }) =>
+        context.error ?? (event.type === 'fault.raised' ? `${event.origin}: ${event.error}` : null),
+    }),
+    recordStartupFault: assign({
+      outcome: 'startup_failed',
+      error: ({ event }) => (event.type === 'fault.raised' ? `${event.origin}: ${event.error}` : 'fault'),
     }),
     recordInterruptedStartup: assign({
       outcome: 'interrupted',
@@ -126,6 +147,7 @@ export const lifecycleMachine = setup({
         drainTimeoutMs: input.drainTimeoutMs,
         shutdownDelayMs: input.shutdownDelayMs,
         overCapacity: input.overCapacity,
+        ...(input.startupTimeoutMs === undefined ? {} : { startupTimeoutMs: input.startupTimeoutMs }),
       }),
       requests: new RequestLedger(input.maxConcurrency),
       now,
@@ -143,14 +165,20 @@ export const lifecycleMachine = setup({
         onDone: { target: 'running', actions: 'recordReady' },
         onError: { target: 'stopped', actions: 'recordStartupFailure' },
       },
+      after: {
+        startupTimeout: { target: 'stopped', actions: 'recordStartupTimeout' },
+      },
       on: {
         // Nothing is in flight yet: stop at once rather than finish starting up.
         'signal.received': { target: 'stopped', actions: 'recordInterruptedStartup' },
+        'fault.raised': { target: 'stopped', actions: 'recordStartupFault' },
       },
     },
     running: {
       on: {
         'signal.received': { target: 'draining', actions: 'recordSignal' },
+        // The process may be damaged: stop taking work, finish what is in flight, exit non-zero.
+        'fault.raised': { target: 'draining', actions: ['recordSignal', 'recordFault'] },
       },
     },
     draining: {
@@ -158,6 +186,8 @@ export const lifecycleMachine = setup({
       on: {
         // A second signal means "now": abandon what is left.
         'signal.received': { target: 'stopped', actions: 'abandonOnSecondSignal' },
+        // A further fault does not: the drain deadline already bounds what is left.
+        'fault.raised': { actions: 'recordFault' },
       },
       states: {
         delay: {

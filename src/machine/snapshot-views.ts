@@ -53,14 +53,15 @@ export function admissionOf(snapshot: LifecycleSnapshot): RejectReason | null {
   return 'draining'
 }
 
-/** The process exit code a stopped lifecycle calls for: 0 only when nothing was lost. */
+/** The process exit code a stopped lifecycle calls for: 0 only when nothing was lost and nothing failed. */
 export function exitCodeOf(snapshot: LifecycleSnapshot): number | null {
   switch (snapshot.context.outcome) {
     case null:
       return null
     case 'drained':
     case 'interrupted':
-      return 0
+      // A drain started by an uncaught error went well, but the process still failed.
+      return snapshot.context.error === null ? 0 : 1
     case 'timed_out':
     case 'forced':
     case 'startup_failed':

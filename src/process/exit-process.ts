@@ -5,7 +5,14 @@
  * the platform would SIGKILL us later, and losing the exit code helps no one.
  */
 export function exitProcess(code: number, backstopMs = 1_000): void {
+  // Called again (a fault while closing, then the drain's own code): a failure is never lowered.
+  code = Math.max(code, Number(process.exitCode ?? 0))
   process.exitCode = code
+  // Until the loop empties, a late SIGTERM/SIGINT would kill the process by signal and lose
+  // the code. Signal handlers do not hold the loop open, so these cost nothing.
+  for (const signal of lateSignals) {
+    if (!process.listeners(signal).includes(ignoreLateSignal)) process.on(signal, ignoreLateSignal)
+  }
   const backstop = setTimeout(() => {
     const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'Timeout')
     process.stderr.write(
@@ -14,4 +21,10 @@ export function exitProcess(code: number, backstopMs = 1_000): void {
     process.exit(code)
   }, backstopMs)
   backstop.unref()
+}
+
+const lateSignals = ['SIGTERM', 'SIGINT'] as const
+
+function ignoreLateSignal(signal: NodeJS.Signals): void {
+  process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'lameduck: signal after stop, ignored', signal })}\n`)
 }

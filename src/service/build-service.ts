@@ -4,19 +4,32 @@ import type { ServiceConfig } from '../config/env-config.ts'
 import { lifecycleLiveView } from '../debug/live-view-plugin.ts'
 import { lameduck } from '../http/lameduck-plugin.ts'
 import type { LameduckOptions } from '../http/plugin-options.ts'
-import { createLifecycleInspector } from '../inspect/lifecycle-inspector.ts'
+import type { LifecycleInspector } from '../inspect/lifecycle-inspector.ts'
 import { errorReplies, schemaErrorFormatter } from './error-replies.ts'
 import { helloRoute } from './hello-route.ts'
+import { type ServerLimits, serverLimits } from './server-limits.ts'
 import { logCorrelation } from '../telemetry/log-correlation.ts'
 
-export const bodyLimitBytes = 1_048_576
+export const bodyLimitBytes = serverLimits.bodyLimitBytes
 
 /** The reference service: the seed's app, done right. `pluginOverrides` is for tests and benchmarks. */
-export function buildService(config: ServiceConfig, pluginOverrides: Partial<LameduckOptions> = {}): FastifyInstance {
+export function buildService(
+  config: ServiceConfig,
+  pluginOverrides: Partial<LameduckOptions> = {},
+  limitOverrides: Partial<ServerLimits> = {},
+): FastifyInstance {
+  const limits = { ...serverLimits, ...limitOverrides }
   const app = Fastify({
     // trace_id and span_id on the lines logged inside a request, when tracing is on.
     logger: { level: config.logLevel, ...logCorrelation() },
-    bodyLimit: bodyLimitBytes,
+    bodyLimit: limits.bodyLimitBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+    },
     // Wrong types are rejected, not coerced ({"name": 42} is a 400), and unknown
     // fields are an error rather than silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
@@ -24,18 +37,28 @@ export function buildService(config: ServiceConfig, pluginOverrides: Partial<Lam
   })
 
   // Opt-in: the inspector's socket is unref'd and closed with the server, so it never holds the exit.
-  const inspector = config.inspectUrl ? createLifecycleInspector({ url: config.inspectUrl, log: app.log }) : null
-  if (inspector) app.addHook('onClose', () => inspector.stop())
+  // Loaded only when asked for: @statelyai/inspect alone takes about a quarter of a second to import.
+  let inspector: LifecycleInspector | null = null
+  const inspectUrl = config.inspectUrl
+  if (inspectUrl) {
+    app.register(async (instance) => {
+      const { createLifecycleInspector } = await import('../inspect/lifecycle-inspector.ts')
+      const created = createLifecycleInspector({ url: inspectUrl, log: app.log })
+      inspector = created
+      instance.addHook('onClose', () => created.stop())
+    })
+  }
 
-  app.register(lameduck, {
+  // Options as a function: Fastify evaluates it when the plugin loads, after the inspector above.
+  app.register(lameduck, () => ({
     maxConcurrency: config.maxConcurrency,
     drainTimeoutMs: config.drainTimeoutMs,
     shutdownDelayMs: config.shutdownDelayMs,
     overCapacity: config.overCapacity,
-    startup: config.startupMs > 0 ? (signal) => sleep(config.startupMs, undefined, { signal }) : undefined,
-    ...(inspector ? { inspect: inspector.inspect } : {}),
+    startup: config.startupMs > 0 ? (signal: AbortSignal) => sleep(config.startupMs, undefined, { signal }) : undefined,
+    ...(inspector ? { inspect: (inspector as LifecycleInspector).inspect } : {}),
     ...pluginOverrides,
-  })
+  }))
   // Off by default; loopback clients only unless a token is set (docs/live-view.md).
   if (config.debugRoutes) app.register(lifecycleLiveView, { token: config.debugToken })
   errorReplies(app)

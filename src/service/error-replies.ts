@@ -27,7 +27,8 @@ export function errorReplies(fastify: FastifyInstance): void {
 export function schemaErrorFormatter(errors: FastifySchemaValidationError[], dataVar: string): Error {
   const error = errors[0]
   if (!error) return new Error(`${dataVar} is invalid`)
-  const problem = describeProblem(error as never, undefined)
+  // Ajv is compiled with `verbose`, so the error carries the offending data, the root's too.
+  const problem = describeProblem(error as never, (error as { data?: unknown }).data)
   const field = problem.field === '(root)' ? dataVar : `${dataVar}.${problem.field}`
   const received = problem.value === undefined && problem.field === '(root)' ? '' : `; received ${describeValue(problem.value)}`
   return new Error(`${field} must be ${problem.expected}${received}`)

@@ -45,7 +45,9 @@ export function traceLifecycle(
         startup = null
       }
 
-      if (state === 'draining' && drain === null) {
+      // With nothing in flight the signal runs to `stopped` in one macrostep: no `draining` snapshot is seen.
+      const drained = state === 'draining' || (state === 'stopped' && context.timeline.signalAt !== null)
+      if (drained && drain === null) {
         completedAtSignal = requests.completed
         abortedAtSignal = requests.aborted
         drain = tracer.startSpan(

@@ -1,7 +1,6 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { mkdirSync } from 'node:fs'
 import { repoRoot } from './service-process.ts'
 
 export const deployFiles = ['cerebrium.toml', 'Dockerfile', 'deploy/k8s/lameduck.yaml'] as const

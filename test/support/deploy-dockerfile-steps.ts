@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, dirname, join, matchesGlob } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { readDockerfile, type Stage } from '../../src/deploy-check/dockerfile-facts.ts'
 
 /**
@@ -28,7 +28,7 @@ export interface BuildOptions {
   readonly path: string
   /**
    * The rest of the environment of RUN steps: the host's, for its network settings (CA bundles the
-   * registry needs) and npm cache, without what `npm run` and vitest put there for their own children.
+   * registry needs), without what `npm run` and vitest put there for their own children.
    */
   readonly env: Readonly<Record<string, string | undefined>>
   /** A bound on each RUN step. */
@@ -84,7 +84,8 @@ export function buildContext(source: string): string {
     for (const raw of patterns) {
       const negated = raw.startsWith('!')
       const pattern = (negated ? raw.slice(1) : raw).replace(/^\.?\//, '').replace(/\/$/, '')
-      if (prefixes.some((p) => matchesGlob(p, pattern))) result = !negated
+      const regex = dockerignoreRegex(pattern)
+      if (prefixes.some((p) => regex.test(p))) result = !negated
     }
     return result
   }
@@ -98,43 +99,70 @@ export function buildContext(source: string): string {
   return context
 }
 
+// The builder's pattern syntax (Go's filepath.Match plus `**`): `*` and `?` stop at `/` but, unlike
+// shell globs, match a leading dot; `**` matches any number of directories.
+function dockerignoreRegex(pattern: string): RegExp {
+  let source = ''
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!
+    if (c === '*' && pattern[i + 1] === '*') {
+      i++
+      if (pattern[i + 1] === '/') {
+        source += '(?:.*/)?'
+        i++
+      } else source += '.*'
+    } else if (c === '*') source += '[^/]*'
+    else if (c === '?') source += '[^/]'
+    else source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&')
+  }
+  return new RegExp(`^${source}$`)
+}
+
 export async function buildDockerfile(context: string, dockerfileText: string, options: BuildOptions): Promise<BuiltImage> {
   const { stages } = readDockerfile(dockerfileText)
+  // A fresh HOME, as in a build container: npm's cache starts empty and stays private, so the
+  // Dockerfile's `npm cache clean --force` cleans this build's cache, not the host's shared one.
+  const home = mkdtempSync(join(tmpdir(), 'lameduck-home-'))
   const roots = new Map<Stage, string>()
   const ran: string[] = []
-  for (const stage of stages) {
-    const root = mkdtempSync(join(tmpdir(), `lameduck-stage-${stage.name ?? 'unnamed'}-`))
-    roots.set(stage, root)
-    let workdir = '/'
-    const env: Record<string, string> = {}
-    for (const step of stage.steps) {
-      if (!handled.has(step.keyword)) throw new Error(`Dockerfile line ${step.line}: ${step.keyword} is not carried out by this test`)
-      if (step.keyword === 'WORKDIR') {
-        workdir = step.text.trim().startsWith('/') ? step.text.trim() : join(workdir, step.text.trim())
-        mkdirSync(join(root, workdir), { recursive: true })
-      } else if (step.keyword === 'ENV') {
-        for (const [name, value] of step.env) env[name] = value
-      } else if (step.keyword === 'COPY') {
-        const from = step.flags['from']
-        const sourceRoot = from === undefined ? context : roots.get(stages.find((s) => s.name === from)!)
-        if (!sourceRoot) throw new Error(`Dockerfile line ${step.line}: COPY --from=${from} names no earlier stage`)
-        const sources = step.args.slice(0, -1)
-        const target = step.args.at(-1)!
-        const targetPath = join(root, target.startsWith('/') ? target : join(workdir, target))
-        for (const source of sources) {
-          const sourcePath = join(sourceRoot, source)
-          if (!existsSync(sourcePath)) throw new Error(`Dockerfile line ${step.line}: COPY ${source}: not in the ${from ?? 'build context'}`)
-          const into = target.endsWith('/') || sources.length > 1
-          const destination = into && !statSync(sourcePath).isDirectory() ? join(targetPath, basename(source)) : targetPath
-          mkdirSync(dirname(destination), { recursive: true })
-          cpSync(sourcePath, destination, { recursive: true })
+  try {
+    for (const stage of stages) {
+      const root = mkdtempSync(join(tmpdir(), `lameduck-stage-${stage.name ?? 'unnamed'}-`))
+      roots.set(stage, root)
+      let workdir = '/'
+      const env: Record<string, string> = {}
+      for (const step of stage.steps) {
+        if (!handled.has(step.keyword)) throw new Error(`Dockerfile line ${step.line}: ${step.keyword} is not carried out by this test`)
+        if (step.keyword === 'WORKDIR') {
+          workdir = step.text.trim().startsWith('/') ? step.text.trim() : join(workdir, step.text.trim())
+          mkdirSync(join(root, workdir), { recursive: true })
+        } else if (step.keyword === 'ENV') {
+          for (const [name, value] of step.env) env[name] = value
+        } else if (step.keyword === 'COPY') {
+          const from = step.flags['from']
+          const sourceRoot = from === undefined ? context : roots.get(stages.find((s) => s.name === from)!)
+          if (!sourceRoot) throw new Error(`Dockerfile line ${step.line}: COPY --from=${from} names no earlier stage`)
+          const sources = step.args.slice(0, -1)
+          const target = step.args.at(-1)!
+          const targetPath = join(root, target.startsWith('/') ? target : join(workdir, target))
+          for (const source of sources) {
+            const sourcePath = join(sourceRoot, source)
+            if (!existsSync(sourcePath)) throw new Error(`Dockerfile line ${step.line}: COPY ${source}: not in the ${from ?? 'build context'}`)
+            const into = target.endsWith('/') || sources.length > 1
+            const destination = into && !statSync(sourcePath).isDirectory() ? join(targetPath, basename(source)) : targetPath
+            mkdirSync(dirname(destination), { recursive: true })
+            cpSync(sourcePath, destination, { recursive: true })
+          }
+        } else if (step.keyword === 'RUN') {
+          const argv = step.exec ?? ['/bin/sh', '-c', step.text]
+          ran.push(`${stage.name ?? 'stage'}: ${step.exec ? JSON.stringify(step.exec) : step.text}`)
+          await run(argv, join(root, workdir), { ...options.env, HOME: home, PATH: options.path, ...env }, options.stepTimeoutMs)
         }
-      } else if (step.keyword === 'RUN') {
-        const argv = step.exec ?? ['/bin/sh', '-c', step.text]
-        ran.push(`${stage.name ?? 'stage'}: ${step.exec ? JSON.stringify(step.exec) : step.text}`)
-        await run(argv, join(root, workdir), { ...options.env, PATH: options.path, ...env }, options.stepTimeoutMs)
       }
     }
+  } catch (error) {
+    for (const dir of [home, ...roots.values()]) rmSync(dir, { recursive: true, force: true })
+    throw error
   }
   const final = stages.at(-1)!
   const root = roots.get(final)!
@@ -146,7 +174,7 @@ export async function buildDockerfile(context: string, dockerfileText: string, o
     user: final.user,
     ran,
     remove: () => {
-      for (const dir of roots.values()) rmSync(dir, { recursive: true, force: true })
+      for (const dir of [home, ...roots.values()]) rmSync(dir, { recursive: true, force: true })
     },
   }
 }

@@ -53,6 +53,9 @@ export function haproxyConfig(options: { port: number; socket: string; servers: 
     '    balance roundrobin',
     '    option httpchk GET /ready',
     '    default-server inter 100ms fall 2 rise 2',
+    // A slow answer on a busy CI machine is not a failed check (the default timeout is `inter`);
+    // a 503 or a refused connection still fails it at once.
+    '    timeout check 2s',
     ...servers,
     '',
   ].join('\n')
