@@ -2,21 +2,28 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServiceConfig } from '../../src/config/env-config.ts'
 import { errorReplies, schemaErrorFormatter } from '../../src/service/error-replies.ts'
 import { helloRoute } from '../../src/service/hello-route.ts'
-
-// build-service.ts's bodyLimitBytes. Not imported: that module loads lameduck (XState,
-// RxJS) and would put lameduck's code in the baseline's memory. The parity check in
-// run-bench.ts sends an over-limit body to both and fails the run if the answers differ.
-const bodyLimitBytes = 1_048_576
+import { serverLimits } from '../../src/service/server-limits.ts'
 
 /**
- * buildService() without lameduck: the same Fastify options, error replies and POST /hello
- * (same schema, same validation, same error formatter). The probes are plain routes with
- * the same log level as lameduck's; they are not on the measured path.
+ * buildService() without lameduck: the same Fastify options (server limits, Ajv options,
+ * error formatter), error replies and POST /hello (same schema, same validation). Left out
+ * with the plugin: lameduck's log-correlation mixin, inspector and live view (all inert at
+ * LOG_LEVEL=warn with no tracing and no debug settings). The probes are plain routes with the
+ * same log level as lameduck's; they are not on the measured path. The parity check in
+ * run-bench.ts fails the run if this and the reference service answer any test body differently.
  */
 export function buildBaselineService(config: ServiceConfig): FastifyInstance {
+  const limits = serverLimits
   const app = Fastify({
     logger: { level: config.logLevel },
-    bodyLimit: bodyLimitBytes,
+    bodyLimit: limits.bodyLimitBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+    },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
     schemaErrorFormatter,
   })

@@ -5,14 +5,20 @@ import { naiveLifecycleMachine } from '../lifecycle/naive-machine.ts'
 import { buildBaselineService } from './baseline-service.ts'
 
 // The baseline plus the naive lifecycle (two XState events and a matches() per request),
-// hooked on POST /hello like lameduck's admission hook: the HTTP half of the design comparison.
+// hooked like lameduck's admission hook (a global onRequest hook that lets the probes through):
+// the HTTP half of the design comparison.
 const config = readEnvConfig(process.env)
 const actor = createActor(naiveLifecycleMachine, {
   input: { maxConcurrency: config.maxConcurrency, shutdownDelayMs: config.shutdownDelayMs },
 }).start()
 
 const finished = () => actor.send({ type: 'request.finished' })
-const admit: onRequestHookHandler = (_request, reply, done) => {
+const probes = new Set(['/health', '/ready'])
+const admit: onRequestHookHandler = (request, reply, done) => {
+  if (probes.has(request.routeOptions.url ?? '')) {
+    done()
+    return
+  }
   actor.send({ type: 'request.started' })
   const snapshot = actor.getSnapshot()
   if (snapshot.matches('running') || snapshot.matches({ draining: 'delay' })) {
@@ -25,9 +31,7 @@ const admit: onRequestHookHandler = (_request, reply, done) => {
 }
 
 const app = buildBaselineService(config)
-app.addHook('onRoute', (route) => {
-  if (route.url === '/hello') route.onRequest = admit
-})
+app.addHook('onRequest', admit)
 process.once('SIGTERM', () => {
   actor.send({ type: 'signal.received' })
   void app.close()
