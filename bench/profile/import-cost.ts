@@ -23,7 +23,6 @@ const steps: [string, () => Promise<unknown>][] = [
   ['src/machine/lifecycle-machine', () => import(new URL('src/machine/lifecycle-machine.js', build).href)],
   ['src/http/lameduck-plugin (the rest)', () => import(new URL('src/http/lameduck-plugin.js', build).href)],
   ['src/debug/live-view-plugin', () => import(new URL('src/debug/live-view-plugin.js', build).href)],
-  ['src/inspect/lifecycle-inspector', () => import(new URL('src/inspect/lifecycle-inspector.js', build).href)],
   ['src/service/build-service (the rest)', () => import(new URL('src/service/build-service.js', build).href)],
 ]
 const lines: string[] = []
