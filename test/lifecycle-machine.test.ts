@@ -11,6 +11,12 @@ import {
   stateOf,
 } from '../src/machine/index.ts'
 
+// Requests as the ledger sees them: opaque objects (the HTTP layer uses its responses).
+const item_a = { request: 'a' }
+const item_b = { request: 'b' }
+const item_never_started = { request: 'never-started' }
+const item_slow = { request: 'slow' }
+
 const settings: LifecycleInput = {
   maxConcurrency: 2,
   drainTimeoutMs: 1_000,
@@ -89,33 +95,33 @@ describe('starting', () => {
 describe('running', () => {
   it('reports at_capacity at max concurrency and ready again below it', async () => {
     const { actor, ledger } = await running()
-    ledger.begin('a')
+    ledger.begin(item_a)
     expect(readinessOf(actor.getSnapshot()).status).toBe('ready')
-    ledger.begin('b')
+    ledger.begin(item_b)
     expect(readinessOf(actor.getSnapshot())).toMatchObject({ ready: false, status: 'at_capacity', activeRequests: 2 })
-    ledger.end('a', true)
+    ledger.end(item_a, true)
     expect(readinessOf(actor.getSnapshot()).status).toBe('ready')
   })
 
   it('admits at capacity under the admit policy and rejects under the reject policy', async () => {
     const admitting = await running({ overCapacity: 'admit' })
-    admitting.ledger.begin('a')
-    admitting.ledger.begin('b')
+    admitting.ledger.begin(item_a)
+    admitting.ledger.begin(item_b)
     expect(admissionOf(admitting.actor.getSnapshot())).toBeNull()
 
     const rejecting = await running({ overCapacity: 'reject' })
-    rejecting.ledger.begin('a')
+    rejecting.ledger.begin(item_a)
     expect(admissionOf(rejecting.actor.getSnapshot())).toBeNull()
-    rejecting.ledger.begin('b')
+    rejecting.ledger.begin(item_b)
     expect(admissionOf(rejecting.actor.getSnapshot())).toBe('at_capacity')
   })
 
   it('counts a request released twice only once, and never goes below zero', async () => {
     const { ledger } = await running()
-    ledger.begin('a')
-    expect(ledger.end('a', true)).toBe(true)
-    expect(ledger.end('a', false)).toBe(false)
-    expect(ledger.end('never-started', true)).toBe(false)
+    ledger.begin(item_a)
+    expect(ledger.end(item_a, true)).toBe(true)
+    expect(ledger.end(item_a, false)).toBe(false)
+    expect(ledger.end(item_never_started, true)).toBe(false)
     expect(ledger.counts()).toMatchObject({ inFlight: 0, completed: 1, aborted: 0 })
   })
 })
@@ -143,7 +149,7 @@ describe('draining', () => {
 
   it('stays not ready but serving through the shutdown delay', async () => {
     const { actor, clock, ledger } = await running({ shutdownDelayMs: 500 })
-    ledger.begin('a')
+    ledger.begin(item_a)
     actor.send({ type: 'signal.received', signal: 'SIGTERM' })
     expect(drainPhaseOf(actor.getSnapshot())).toBe('delay')
     expect(readinessOf(actor.getSnapshot()).status).toBe('draining')
@@ -151,7 +157,7 @@ describe('draining', () => {
     clock.increment(499)
     expect(drainPhaseOf(actor.getSnapshot())).toBe('delay')
     // Work finishing during the delay does not cut the delay short.
-    ledger.end('a', true)
+    ledger.end(item_a, true)
     expect(drainPhaseOf(actor.getSnapshot())).toBe('delay')
     clock.increment(1)
     expect(actor.getSnapshot().context.outcome).toBe('drained')
@@ -159,15 +165,15 @@ describe('draining', () => {
 
   it('rejects new work in the drain proper and ends with the last in-flight request', async () => {
     const { actor, ledger } = await running()
-    ledger.begin('a')
-    ledger.begin('b')
+    ledger.begin(item_a)
+    ledger.begin(item_b)
     actor.send({ type: 'signal.received', signal: 'SIGTERM' })
     expect(drainPhaseOf(actor.getSnapshot())).toBe('drain')
     expect(admissionOf(actor.getSnapshot())).toBe('draining')
     expect(actor.getSnapshot().context.inFlightAtSignal).toBe(2)
-    ledger.end('a', true)
+    ledger.end(item_a, true)
     expect(stateOf(actor.getSnapshot())).toBe('draining')
-    ledger.end('b', false)
+    ledger.end(item_b, false)
     const snapshot = actor.getSnapshot()
     expect(stateOf(snapshot)).toBe('stopped')
     expect(snapshot.context.outcome).toBe('drained')
@@ -176,7 +182,7 @@ describe('draining', () => {
 
   it('abandons what is left at the drain deadline, measured from the start of the drain proper', async () => {
     const { actor, clock, ledger } = await running({ shutdownDelayMs: 200, drainTimeoutMs: 1_000 })
-    ledger.begin('slow')
+    ledger.begin(item_slow)
     actor.send({ type: 'signal.received', signal: 'SIGTERM' })
     clock.increment(200)
     expect(drainPhaseOf(actor.getSnapshot())).toBe('drain')
@@ -188,7 +194,7 @@ describe('draining', () => {
     expect(exitCodeOf(snapshot)).toBe(1)
     expect(ledger.counts()).toMatchObject({ inFlight: 0, abandoned: 1 })
     // The abandoned request's socket closing later is not counted a second time.
-    expect(ledger.end('slow', false)).toBe(false)
+    expect(ledger.end(item_slow, false)).toBe(false)
     expect(ledger.aborted).toBe(0)
     const { timeline } = snapshot.context
     expect(timeline.stoppedAt! - timeline.drainStartedAt!).toBe(1_000)
@@ -197,7 +203,7 @@ describe('draining', () => {
 
   it('forces the stop on a second signal, abandoning what is in flight', async () => {
     const { actor, ledger } = await running()
-    ledger.begin('a')
+    ledger.begin(item_a)
     actor.send({ type: 'signal.received', signal: 'SIGINT' })
     actor.send({ type: 'signal.received', signal: 'SIGTERM' })
     const snapshot = actor.getSnapshot()
@@ -215,9 +221,9 @@ describe('draining', () => {
 
   it('leaves no timer running once stopped', async () => {
     const { actor, clock, ledger } = await running({ drainTimeoutMs: 1_000 })
-    ledger.begin('a')
+    ledger.begin(item_a)
     actor.send({ type: 'signal.received', signal: 'SIGTERM' })
-    ledger.end('a', true)
+    ledger.end(item_a, true)
     expect(actor.getSnapshot().context.outcome).toBe('drained')
     // The cancelled drain deadline must not fire later and rewrite the outcome.
     clock.increment(10_000)

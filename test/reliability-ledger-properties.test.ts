@@ -16,7 +16,9 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 it('in-flight, totals and edges match a model under any interleaving', () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 6 }), fc.array(op, { maxLength: 200 }), (maxConcurrency, ops) => {
-      const ledger = new RequestLedger<number>(maxConcurrency)
+      // The ledger takes objects (it links them); one per id, as the HTTP layer has one response per request.
+      const items = Array.from({ length: 31 }, (_, id) => ({ id }))
+      const ledger = new RequestLedger<{ id: number }>(maxConcurrency)
       const edges: string[] = []
       ledger.subscribe((edge) => edges.push(edge))
       const active = new Set<number>()
@@ -29,11 +31,11 @@ it('in-flight, totals and edges match a model under any interleaving', () => {
         if (o.kind === 'begin') {
           // The HTTP layer begins each response once; a live id is not begun again.
           if (active.has(o.id)) continue
-          ledger.begin(o.id)
+          ledger.begin(items[o.id]!)
           active.add(o.id)
           if (active.size === maxConcurrency) expected.push('capacity')
         } else if (o.kind === 'end') {
-          const released = ledger.end(o.id, o.finished)
+          const released = ledger.end(items[o.id]!, o.finished)
           expect(released).toBe(active.has(o.id))
           if (active.delete(o.id)) {
             if (o.finished) completed++
@@ -42,8 +44,8 @@ it('in-flight, totals and edges match a model under any interleaving', () => {
             if (active.size === 0) expected.push('idle')
           }
         } else {
-          const items = ledger.abandon()
-          expect(new Set(items)).toEqual(active)
+          const abandonedItems = ledger.abandon()
+          expect(new Set(abandonedItems.map((item) => item.id))).toEqual(active)
           abandoned += active.size
           if (active.size > 0) expected.push('idle')
           active.clear()
