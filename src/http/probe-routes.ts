@@ -1,6 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import { readinessOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
 
+declare module 'fastify' {
+  // Declared, so routes carrying it type-check however other plugins extend the route config (e.g. @fastify/otel).
+  interface FastifyContextConfig {
+    /** Marks a route as a lameduck probe: never counted as work, never rejected. */
+    lameduck?: 'probe'
+  }
+}
+
 /** Route config marking lameduck's probes: they are never counted as work nor rejected. */
 export const probeRouteConfig = { lameduck: 'probe' } as const
 
