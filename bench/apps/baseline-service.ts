@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServiceConfig } from '../../src/config/env-config.ts'
-import { errorReplies, schemaErrorFormatter } from '../../src/service/error-replies.ts'
+import { serviceFastifyOptions } from '../../src/service/service-options.ts'
+import { errorReplies } from '../../src/service/error-replies.ts'
 import { helloRoute } from '../../src/service/hello-route.ts'
 import { serverLimits } from '../../src/service/server-limits.ts'
 
@@ -13,20 +14,7 @@ import { serverLimits } from '../../src/service/server-limits.ts'
  * run-bench.ts fails the run if this and the reference service answer any test body differently.
  */
 export function buildBaselineService(config: ServiceConfig): FastifyInstance {
-  const limits = serverLimits
-  const app = Fastify({
-    logger: { level: config.logLevel },
-    bodyLimit: limits.bodyLimitBytes,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    http: {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
-    },
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
-    schemaErrorFormatter,
-  })
+  const app = Fastify({ logger: { level: config.logLevel }, ...serviceFastifyOptions(serverLimits) })
   app.get('/health', { logLevel: 'warn' }, async () => ({ status: 'healthy' }))
   app.get('/ready', { logLevel: 'warn' }, async () => ({ status: 'ready' }))
   errorReplies(app)

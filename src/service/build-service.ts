@@ -5,9 +5,10 @@ import { lifecycleLiveView } from '../debug/live-view-plugin.ts'
 import { lameduck } from '../http/lameduck-plugin.ts'
 import type { LameduckOptions } from '../http/plugin-options.ts'
 import type { LifecycleInspector } from '../inspect/lifecycle-inspector.ts'
-import { errorReplies, schemaErrorFormatter } from './error-replies.ts'
+import { errorReplies } from './error-replies.ts'
 import { helloRoute } from './hello-route.ts'
 import { type ServerLimits, serverLimits } from './server-limits.ts'
+import { serviceFastifyOptions } from './service-options.ts'
 import { logCorrelation } from '../telemetry/log-correlation.ts'
 
 export const bodyLimitBytes = serverLimits.bodyLimitBytes
@@ -18,22 +19,10 @@ export function buildService(
   pluginOverrides: Partial<LameduckOptions> = {},
   limitOverrides: Partial<ServerLimits> = {},
 ): FastifyInstance {
-  const limits = { ...serverLimits, ...limitOverrides }
   const app = Fastify({
     // trace_id and span_id on the lines logged inside a request, when tracing is on.
     logger: { level: config.logLevel, ...logCorrelation() },
-    bodyLimit: limits.bodyLimitBytes,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    http: {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
-    },
-    // Wrong types are rejected, not coerced ({"name": 42} is a 400), and unknown
-    // fields are an error rather than silently dropped.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
-    schemaErrorFormatter,
+    ...serviceFastifyOptions({ ...serverLimits, ...limitOverrides }),
   })
 
   // Opt-in: the inspector's socket is unref'd and closed with the server, so it never holds the exit.
