@@ -70,6 +70,18 @@ async function startService(env: Record<string, string>): Promise<Service> {
 const hello = (origin: string, body: object, headers: Record<string, string> = {}) =>
   request(`${origin}/hello`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
 
+describe('the exporter at start', () => {
+  it('exports the startup span as soon as the service is ready, not only at exit (warms the exporter)', async () => {
+    const collector = await receiver()
+    const service = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_SERVICE_NAME: 'warm-up' })
+    // The batch processor alone would hold the span for its 5 s schedule; the warm-up sends it at once.
+    await collector.waitFor((r) => r.spans.some((s) => s.name === 'lameduck.startup'), 3_000)
+    expect(service.child.exitCode).toBeNull()
+    service.child.kill('SIGTERM')
+    expect((await service.exited).code).toBe(0)
+  })
+})
+
 describe.each([
   ['http/protobuf', 'application/x-protobuf'],
   ['http/json', 'application/json'],

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { filter, take } from 'rxjs'
 import type { LifecycleActor, LifecycleStreams } from '../streams/lifecycle-streams.ts'
 import { activeMeter, activeTracer, flushTelemetry } from './active-providers.ts'
 import { observeLifecycle } from './lifecycle-metrics.ts'
@@ -38,11 +39,20 @@ export function instrumentLifecycle(
       ? streams.stopped$.subscribe((snapshot) => lifecycleMetrics?.recordDrain(snapshot))
       : traceLifecycle(streams.snapshot$, tracer, (snapshot) => lifecycleMetrics?.recordDrain(snapshot))
 
+  // Export the startup span as soon as the service is ready: the first export pays for loading the
+  // serializer and opening the connection (25-95 ms measured, bench/findings.md), and it should pay
+  // that now rather than inside the final flush, between the last response and the exit.
+  const warmUp =
+    tracer === null
+      ? null
+      : streams.state$.pipe(filter((state) => state === 'running'), take(1)).subscribe(() => void flushTelemetry(flushTimeoutMs))
+
   // The drain and the abandoned requests' spans have ended by now (their connections were cut
   // before fastify.close()); this is the last chance to export them before the process exits.
   fastify.addHook('onClose', async () => {
     await flushTelemetry(flushTimeoutMs)
     spans.unsubscribe()
+    warmUp?.unsubscribe()
     lifecycleMetrics?.stop()
   })
 }
