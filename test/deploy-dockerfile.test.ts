@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { request } from 'undici'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type BuiltImage, buildContext, buildDockerfile, cleanCopy, hostEnv, openToAll, stopRunningSteps } from './support/deploy-dockerfile-steps.ts'
 import { repoRoot } from './support/service-process.ts'
+import { freePort } from './support/free-port.ts'
 
 // No Docker engine here: the Dockerfile's own steps are carried out in a clean copy of the repository
 // (see support/deploy-dockerfile-steps.ts). The base image's `node` is the test's own Node 24, put first
@@ -22,14 +22,6 @@ afterAll(() => {
   for (const step of cleanup.splice(0).reverse()) step()
 })
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 describe('the Dockerfile, carried out step by step without a Docker engine', () => {
   let image: BuiltImage

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Exit, type Fleet, type RestartOrder, startFleet } from './support/haproxy-fleet.ts'
 import { type LoadResult, startLoad } from './support/haproxy-load.ts'
-import { freePort, type Proxy, startProxy } from './support/haproxy-proxy.ts'
+import { freePort } from './support/free-port.ts'
+import { type Proxy, startProxy } from './support/haproxy-proxy.ts'
 
 // Rolling restarts of the built service behind a real HAProxy under steady load. Needs `npm run build`
 // (npm test does it) and the Debian package haproxy (.ci/run installs it).

@@ -61,11 +61,6 @@ export class RequestLedger<Item extends object = object> {
     return this.#size >= this.maxConcurrency
   }
 
-  get rejectedTotal(): number {
-    const r = this.rejected
-    return r.starting + r.draining + r.at_capacity + r.stopped
-  }
-
   begin(item: Item): void {
     const linked = slotsOf(item)
     if (linked[this.#linkKey] !== undefined) return

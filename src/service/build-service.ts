@@ -11,7 +11,6 @@ import { type ServerLimits, serverLimits } from './server-limits.ts'
 import { serviceFastifyOptions } from './service-options.ts'
 import { logCorrelation } from '../telemetry/log-correlation.ts'
 
-export const bodyLimitBytes = serverLimits.bodyLimitBytes
 
 /** The reference service: the seed's app, done right. `pluginOverrides` is for tests and benchmarks. */
 export function buildService(

@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createConnection, createServer } from 'node:net'
+import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from './free-port.ts'
 
 /** A real HAProxy in front of replicas on 127.0.0.1, health-checking `/ready`, driven through its admin socket. */
 export interface Proxy {
@@ -19,14 +20,6 @@ export interface Proxy {
 
 export const backend = 'be'
 
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 /** The configuration under test: what a platform's balancer does, and nothing that would hide a failure. */
 export function haproxyConfig(options: { port: number; socket: string; servers: Record<string, number> }): string {
@@ -143,3 +136,4 @@ export async function startProxy(servers: Record<string, number>): Promise<Proxy
     },
   }
 }
+
