@@ -14,7 +14,7 @@ import { admissionHook } from './admission-hook.ts'
 import { destroyRemainingConnections, stopAccepting } from './connection-drain.ts'
 import { lifecycleFields, logTransitions } from './lifecycle-log.ts'
 import { type LameduckOptions, type ResolvedOptions, resolveOptions } from './plugin-options.ts'
-import { isProbeRoute, registerProbeRoutes } from './probe-routes.ts'
+import { registerProbeRoutes } from './probe-routes.ts'
 
 /** What `fastify.lameduck` gives an application. */
 export interface Lameduck extends LifecycleStreams {
@@ -74,13 +74,7 @@ const lameduckPlugin: FastifyPluginCallback<LameduckOptions> = (fastify, rawOpti
   // Every route but the probes counts as work. A global hook, not one added through onRoute:
   // onRoute never sees routes declared at the root before this plugin has loaded
   // (`app.register(lameduck); app.get(...)` without await), and those went uncounted.
-  fastify.addHook('onRequest', function admitWork(request, reply, done) {
-    if (isProbeRoute(request.routeOptions.config)) {
-      done()
-      return
-    }
-    admit.call(this, request, reply, done)
-  })
+  fastify.addHook('onRequest', admit)
   registerProbeRoutes(fastify, options.probes, getSnapshot)
 
   let removeSignalListeners = () => {}
