@@ -251,6 +251,9 @@ export function environmentLines(results: BenchResults): string[] {
       : []),
     `- Load: wrk, ${l.threads} thread, ${l.connections} connections, ${l.durationSeconds} s per round per variant, POST /hello \`{"name":"bench"}\` (\`${i.loadCommand}\`)`,
     `- Rounds: ${i.rounds}, variants alternating in rotated order each round; one ${i.warmupSeconds} s warm-up per variant first; figures are medians over rounds, ratios medians of per-round ratios`,
+    i.settle
+      ? '- Before the warm-up, every Node variant\'s server ran one full GC while idle (`bench/apps/settle-heap.ts`), so all enter the rounds in the same V8 state (bench/findings.md, "one full GC before the load"); `BENCH_SETTLE=off` leaves that to chance'
+      : '- `BENCH_SETTLE=off`: no full GC before the warm-up; each server entered the rounds in whatever V8 state its start left it in (bench/findings.md, "one full GC before the load")',
     `- Every variant: ${Object.entries(commonEnv).map(([k, v]) => `${k}=${v}`).join(', ')} (the seed: uvicorn --log-level warning --no-access-log, max_concurrency 1)`,
     `- Lifecycle trials: fresh process per trial, ${i.rounds} of each per variant; /ready trial with SHUTDOWN_DELAY_MS=${readyTrialDelayMs} where the variant has a delay; exit waited for at most ${exitCapMs} ms, then SIGKILL`,
     `- Whole run: ${fixed(i.elapsedSeconds, 0)} s`,

@@ -52,6 +52,8 @@ export interface RunInfo {
   readonly loadCommand: string
   /** BENCH_NODE_FLAGS, if any. */
   readonly nodeFlags: string
+  /** Whether each Node variant's load-round server ran one full GC while idle before the warm-up (BENCH_SETTLE). */
+  readonly settle: boolean
   readonly elapsedSeconds: number
 }
 

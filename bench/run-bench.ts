@@ -19,7 +19,8 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * micro benchmark. Prints the tables and writes docs/benchmarks.md.
  * Environment (for short trial runs): BENCH_ROUNDS, BENCH_DURATION (s), BENCH_CONNECTIONS,
  * BENCH_WARMUP (s), BENCH_VARIANTS (comma-separated ids; the doc is then not written),
- * BENCH_NODE_FLAGS (extra flags for every Node variant).
+ * BENCH_NODE_FLAGS (extra flags for every Node variant), BENCH_SETTLE=off (no full GC before the
+ * warm-up: each load-round server enters the rounds in whatever state its start left it in).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -31,6 +32,7 @@ const int = (name: string, fallback: number) => {
 const rounds = int('BENCH_ROUNDS', 5)
 const warmupSeconds = int('BENCH_WARMUP', 3)
 const load: LoadSettings = { connections: int('BENCH_CONNECTIONS', 32), threads: 1, durationSeconds: int('BENCH_DURATION', 6), timeoutSeconds: 5 }
+const settle = env.BENCH_SETTLE !== 'off'
 const only = env.BENCH_VARIANTS?.split(',').map((s) => s.trim()).filter(Boolean)
 const docPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
 const findingsPath = fileURLToPath(new URL('./findings.md', import.meta.url))
@@ -69,6 +71,14 @@ const active = results.filter((r) => r.skipped === null)
 const specFor = (variant: Variant, port: number, shutdownDelayMs: number) =>
   variant.launch({ port, sinkUrl: sink.endpointFor(variant.id), shutdownDelayMs: variant.hasShutdownDelay ? shutdownDelayMs : 0 })
 
+// The load-round servers of Node variants get the settle preload (bench/apps/settle-heap.ts); the
+// lifecycle trials' fresh processes do not, so start-to-ready and idle RSS are measured without it.
+const settlePreload = `./${buildDir}/bench/apps/settle-heap.js`
+const loadSpecFor = (variant: Variant, port: number) => {
+  const spec = specFor(variant, port, 0)
+  return settle && spec.command === process.execPath ? { ...spec, args: ['--expose-gc', '--import', settlePreload, ...spec.args] } : spec
+}
+
 // 1. Every variant up, side by side, for the load rounds.
 const servers = new Map<string, ServerProcess>()
 const parity: string[] = []
@@ -76,7 +86,7 @@ let micro: MicroResult | null = null
 try {
   for (const r of active) {
     const port = await freePort()
-    const server = launch(specFor(r.variant, port, 0), port)
+    const server = launch(loadSpecFor(r.variant, port), port)
     servers.set(r.variant.id, server)
     await waitFor200(server, `${server.origin}${r.variant.readyPath}`, 20_000)
     log(`up   ${r.variant.id} (pid ${server.pid}) at ${server.origin}`)
@@ -85,7 +95,15 @@ try {
   // 2. Same route, same validation: the answers to the same bodies must be the same.
   await checkParity(active, servers, parity)
 
-  // 3. Warm-up, then alternating rounds.
+  // 3. One full GC in every idle Node variant (see settle-heap.ts), then warm-up, then alternating rounds.
+  if (settle) {
+    for (const r of active) {
+      const server = servers.get(r.variant.id) as ServerProcess
+      if (server.spec.command === process.execPath) server.child.kill('SIGUSR2')
+    }
+    await sleep(500)
+    log('settled: one full GC in every idle Node variant')
+  }
   for (const r of active) {
     const warm = await runWrk(`${(servers.get(r.variant.id) as ServerProcess).origin}/hello`, { ...load, durationSeconds: warmupSeconds })
     r.served += warm.requests
@@ -157,6 +175,7 @@ const bench: BenchResults = {
     rounds,
     warmupSeconds,
     nodeFlags: process.env.BENCH_NODE_FLAGS ?? '',
+    settle,
     loadCommand: wrkCommand('http://127.0.0.1:PORT/hello', load).join(' ').replace(/\S*post-hello\.lua/, 'bench/load/post-hello.lua'),
     elapsedSeconds: (performance.now() - began) / 1000,
   },
