@@ -199,3 +199,30 @@ describe('a collector that is down or slow', () => {
     expect(at - signalAt).toBeLessThan(3_000)
   })
 })
+
+describe('the instrumentation entry without an endpoint', () => {
+  // The image always starts through register.js; with nothing to export it must not load the SDK
+  // (its exporters cost about 5 MB of RSS at idle, bench/findings.md).
+  // Loaded first: records every module URL loaded after it, ES modules and CommonJS alike.
+  const recordLoads = `import { registerHooks } from 'node:module'
+globalThis.loadedUrls = []
+registerHooks({ load(url, context, next) { globalThis.loadedUrls.push(url); return next(url, context) } })`
+  const reportSdk = "console.log(globalThis.loadedUrls.some((url) => url.includes('/@opentelemetry/sdk-trace/')))"
+  const sdkLoaded = (env: Record<string, string>) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', `data:text/javascript,${encodeURIComponent(recordLoads)}`, '--import', './dist/telemetry/register.js', '-e', reportSdk],
+        { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+      )
+      let out = ''
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+      child.once('error', reject)
+      child.once('exit', () => resolve(out.trim()))
+    })
+
+  it('loads no SDK when nothing is exported, and loads it when an endpoint is set', async () => {
+    expect(await sdkLoaded({})).toBe('false')
+    expect(await sdkLoaded({ OTEL_EXPORTER_OTLP_ENDPOINT: await deadEndpoint(), OTEL_METRICS_EXPORTER: 'none' })).toBe('true')
+  })
+})
