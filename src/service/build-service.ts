@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServiceConfig } from '../config/env-config.ts'
-import { lifecycleLiveView } from '../debug/live-view-plugin.ts'
 import { lameduck } from '../http/lameduck-plugin.ts'
 import type { LameduckOptions } from '../http/plugin-options.ts'
 import type { LifecycleInspector } from '../inspect/lifecycle-inspector.ts'
@@ -47,8 +46,11 @@ export function buildService(
     ...(inspector ? { inspect: (inspector as LifecycleInspector).inspect } : {}),
     ...pluginOverrides,
   }))
-  // Off by default; loopback clients only unless a token is set (docs/live-view.md).
-  if (config.debugRoutes) app.register(lifecycleLiveView, { token: config.debugToken })
+  // Off by default; loopback clients only unless a token is set (docs/live-view.md). Imported only
+  // when turned on, like the inspector: Fastify loads a plugin given as a promise when its turn comes.
+  if (config.debugRoutes) {
+    app.register(import('../debug/live-view-plugin.ts').then((m) => ({ default: m.lifecycleLiveView })), { token: config.debugToken })
+  }
   errorReplies(app)
   app.register(async (routes) => helloRoute(routes))
   return app
