@@ -250,10 +250,10 @@ export function environmentLines(results: BenchResults): string[] {
       ? ['- **The machine was shared**: other work (other agents\' test runs) ran during this benchmark, as the load averages show. Only ratios within this run mean anything, and differences of a few percent are noise.']
       : []),
     `- Load: wrk, ${l.threads} thread, ${l.connections} connections, ${l.durationSeconds} s per round per variant, POST /hello \`{"name":"bench"}\` (\`${i.loadCommand}\`)`,
-    `- Rounds: ${i.rounds}, variants alternating in rotated order each round; one ${i.warmupSeconds} s warm-up per variant first; figures are medians over rounds, ratios medians of per-round ratios`,
+    `- Rounds: ${i.rounds}, variants alternating in rotated order each round; a fresh server per variant per round, warmed up for ${i.warmupSeconds} s with the same load first; figures are medians over rounds, ratios medians of per-round ratios`,
     i.settle
-      ? '- Before the warm-up, every Node variant\'s server ran one full GC while idle (`bench/apps/settle-heap.ts`), so all enter the rounds in the same V8 state (bench/findings.md, "one full GC before the load"); `BENCH_SETTLE=off` leaves that to chance'
-      : '- `BENCH_SETTLE=off`: no full GC before the warm-up; each server entered the rounds in whatever V8 state its start left it in (bench/findings.md, "one full GC before the load")',
+      ? '- Before its warm-up, every Node variant\'s server ran one full GC while idle (`bench/apps/settle-heap.ts`), so all enter their rounds in the same V8 state (bench/findings.md, "one full GC before the load"); `BENCH_SETTLE=off` leaves that to chance'
+      : '- `BENCH_SETTLE=off`: no full GC before the warm-up; each server entered its round in whatever V8 state its start left it in (bench/findings.md, "one full GC before the load")',
     `- Every variant: ${Object.entries(commonEnv).map(([k, v]) => `${k}=${v}`).join(', ')} (the seed: uvicorn --log-level warning --no-access-log, max_concurrency 1)`,
     `- Lifecycle trials: fresh process per trial, ${i.rounds} of each per variant; /ready trial with SHUTDOWN_DELAY_MS=${readyTrialDelayMs} where the variant has a delay; exit waited for at most ${exitCapMs} ms, then SIGKILL`,
     `- Whole run: ${fixed(i.elapsedSeconds, 0)} s`,

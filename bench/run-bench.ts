@@ -20,7 +20,7 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * Environment (for short trial runs): BENCH_ROUNDS, BENCH_DURATION (s), BENCH_CONNECTIONS,
  * BENCH_WARMUP (s), BENCH_VARIANTS (comma-separated ids; the doc is then not written),
  * BENCH_NODE_FLAGS (extra flags for every Node variant), BENCH_SETTLE=off (no full GC before the
- * warm-up: each load-round server enters the rounds in whatever state its start left it in).
+ * warm-up: each round's server enters its round in whatever state its start left it in).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -30,7 +30,7 @@ const int = (name: string, fallback: number) => {
   return Number(raw)
 }
 const rounds = int('BENCH_ROUNDS', 5)
-const warmupSeconds = int('BENCH_WARMUP', 3)
+const warmupSeconds = int('BENCH_WARMUP', 2)
 const load: LoadSettings = { connections: int('BENCH_CONNECTIONS', 32), threads: 1, durationSeconds: int('BENCH_DURATION', 6), timeoutSeconds: 5 }
 const settle = env.BENCH_SETTLE !== 'off'
 const only = env.BENCH_VARIANTS?.split(',').map((s) => s.trim()).filter(Boolean)
@@ -79,55 +79,57 @@ const loadSpecFor = (variant: Variant, port: number) => {
   return settle && spec.command === process.execPath ? { ...spec, args: ['--expose-gc', '--import', settlePreload, ...spec.args] } : spec
 }
 
-// 1. Every variant up, side by side, for the load rounds.
-const servers = new Map<string, ServerProcess>()
+// 1. Every variant up, side by side: same route, same validation, so the answers to the same bodies must be the same.
 const parity: string[] = []
 let micro: MicroResult | null = null
-try {
-  for (const r of active) {
+{
+  const servers = new Map<string, ServerProcess>()
+  try {
+    for (const r of active) {
+      const port = await freePort()
+      const server = launch(specFor(r.variant, port, 0), port)
+      servers.set(r.variant.id, server)
+      await waitFor200(server, `${server.origin}${r.variant.readyPath}`, 20_000)
+    }
+    await checkParity(active, servers, parity)
+  } finally {
+    await Promise.all([...servers.values()].map((s) => stop(s)))
+  }
+}
+
+// 2. Alternating rounds, a fresh server per variant per round: a process's V8 state moves its
+// throughput by a few percent for its whole life (bench/findings.md), so one process per variant
+// would make every round of a variant share its luck. Each: ready, one idle full GC (settle-heap.ts),
+// warm-up, then the measured load.
+for (let round = 0; round < rounds; round++) {
+  for (const r of rotate(active, round)) {
     const port = await freePort()
     const server = launch(loadSpecFor(r.variant, port), port)
-    servers.set(r.variant.id, server)
-    await waitFor200(server, `${server.origin}${r.variant.readyPath}`, 20_000)
-    log(`up   ${r.variant.id} (pid ${server.pid}) at ${server.origin}`)
-  }
-
-  // 2. Same route, same validation: the answers to the same bodies must be the same.
-  await checkParity(active, servers, parity)
-
-  // 3. One full GC in every idle Node variant (see settle-heap.ts), then warm-up, then alternating rounds.
-  if (settle) {
-    for (const r of active) {
-      const server = servers.get(r.variant.id) as ServerProcess
-      if (server.spec.command === process.execPath) server.child.kill('SIGUSR2')
-    }
-    await sleep(500)
-    log('settled: one full GC in every idle Node variant')
-  }
-  for (const r of active) {
-    const warm = await runWrk(`${(servers.get(r.variant.id) as ServerProcess).origin}/hello`, { ...load, durationSeconds: warmupSeconds })
-    r.served += warm.requests
-    if (r.variant.tracing !== 'off') await exportsSettled(r.variant.id)
-  }
-  for (let round = 0; round < rounds; round++) {
-    for (const r of rotate(active, round)) {
-      const server = servers.get(r.variant.id) as ServerProcess
-      r.rounds.push(await loadRound(r.variant, server))
-      const last = r.rounds.at(-1) as LoadRound
+    try {
+      await waitFor200(server, `${server.origin}${r.variant.readyPath}`, 20_000)
+      if (settle && server.spec.command === process.execPath) {
+        server.child.kill('SIGUSR2')
+        await sleep(300)
+      }
+      const warm = await runWrk(`${server.origin}/hello`, { ...load, durationSeconds: warmupSeconds })
+      r.served += warm.requests
+      if (r.variant.tracing !== 'off') await exportsSettled(r.variant.id)
+      const last = await loadRound(r.variant, server)
+      r.rounds.push(last)
       r.served += last.load.requests
+      r.peakRssMb = Math.max(Number.isNaN(r.peakRssMb) ? 0 : r.peakRssMb, memoryOf(server.pid).peakMb)
       log(
         `load round ${round + 1}/${rounds} ${r.variant.id.padEnd(12)} ${last.load.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${last.load.p50Ms.toFixed(2)} ms  p99 ${last.load.p99Ms.toFixed(2)} ms  rss ${last.loadRssMb.toFixed(1)} MB${last.load.errors ? `  ERRORS ${last.load.errors}` : ''}${last.sink.spans ? `  spans ${last.sink.spans}` : ''}`,
       )
+    } finally {
+      // Traced variants flush their queues on the way out; the sink counts that too.
+      await stop(server)
     }
   }
-  for (const r of active) r.peakRssMb = memoryOf((servers.get(r.variant.id) as ServerProcess).pid).peakMb
-} finally {
-  // Traced variants flush their queues on the way out; the sink counts that too.
-  await Promise.all([...servers.values()].map((s) => stop(s)))
 }
 for (const r of active) r.spansTotal = sink.counts(r.variant.id).spans
 
-// 4. Lifecycle trials, each on a fresh process, alternating too.
+// 3. Lifecycle trials, each on a fresh process, alternating too.
 const trials = lifecycleTrials(specFor)
 for (let round = 0; round < rounds; round++) {
   for (const r of rotate(active, round)) {
@@ -150,7 +152,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 
-// 5. The lifecycle design itself, without HTTP.
+// 4. The lifecycle design itself, without HTTP.
 if (!only || only.includes('naive')) {
   const run = spawnSync(process.execPath, [fileURLToPath(new URL(`../${buildDir}/bench/lifecycle/lifecycle-micro.js`, import.meta.url))], {
     encoding: 'utf8',
@@ -209,8 +211,8 @@ if (!only) {
     ...loadTable(mainFigures),
     '',
     'Throughput and its ratio to the baseline (median of per-round ratios); wrk\'s p50/p99 latency and its ratio; RSS of a',
-    'fresh process 300 ms after ready, and the peak (VmHWM) of the long-running server over warm-up and rounds; spans',
-    'the OTLP sink received per POST /hello served (over the long-running server\'s life, its final flush included).',
+    'fresh process 300 ms after ready, and the highest peak (VmHWM) of the round\'s servers over warm-up and load; spans',
+    'the OTLP sink received per POST /hello served (over the servers\' lives, their final flushes included).',
     '',
     ...lifecycleTable(mainFigures),
     '',

@@ -221,6 +221,33 @@ registerHooks({ load(url, context, next) { globalThis.loadedUrls.push(url); retu
       child.once('exit', () => resolve(out.trim()))
     })
 
+  // The plugin's telemetry wiring (and the semantic conventions) is imported only when an SDK is registered.
+  const wiringLoaded = (args: string[], env: Record<string, string>) =>
+    new Promise<string>((resolve, reject) => {
+      const script = `import Fastify from 'fastify'
+import { lameduck } from './dist/index.js'
+const app = Fastify()
+await app.register(lameduck, { signals: false })
+await app.ready()
+console.log(globalThis.loadedUrls.some((url) => url.includes('/semantic-conventions/')))
+await app.close()`
+      const child = spawn(
+        process.execPath,
+        ['--import', `data:text/javascript,${encodeURIComponent(recordLoads)}`, ...args, '--input-type=module', '-e', script],
+        { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+      )
+      let out = ''
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+      child.once('error', reject)
+      child.once('exit', () => resolve(out.trim()))
+    })
+
+  it('registers the plugin without importing its telemetry wiring, unless an SDK is registered', async () => {
+    expect(await wiringLoaded([], {})).toBe('false')
+    const traced = { OTEL_EXPORTER_OTLP_ENDPOINT: await deadEndpoint(), OTEL_METRICS_EXPORTER: 'none' }
+    expect(await wiringLoaded(['--import', './dist/telemetry/register.js'], traced)).toBe('true')
+  })
+
   it('loads no SDK when nothing is exported, and loads it when an endpoint is set', async () => {
     expect(await sdkLoaded({})).toBe('false')
     expect(await sdkLoaded({ OTEL_EXPORTER_OTLP_ENDPOINT: await deadEndpoint(), OTEL_METRICS_EXPORTER: 'none' })).toBe('true')
