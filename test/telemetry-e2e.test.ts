@@ -200,19 +200,21 @@ describe('a collector that is down or slow', () => {
   })
 })
 
-describe('the instrumentation entry without an endpoint', () => {
-  // The image always starts through register.js; with nothing to export it must not load the SDK
-  // (its exporters cost about 5 MB of RSS at idle, bench/findings.md).
+describe('what is loaded when nothing is exported', () => {
   // Loaded first: records every module URL loaded after it, ES modules and CommonJS alike.
   const recordLoads = `import { registerHooks } from 'node:module'
 globalThis.loadedUrls = []
 registerHooks({ load(url, context, next) { globalThis.loadedUrls.push(url); return next(url, context) } })`
-  const reportSdk = "console.log(globalThis.loadedUrls.some((url) => url.includes('/@opentelemetry/sdk-trace/')))"
-  const sdkLoaded = (env: Record<string, string>) =>
+  const registerEntry = ['--import', './dist/telemetry/register.js']
+  const traced = async () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: await deadEndpoint(), OTEL_METRICS_EXPORTER: 'none' })
+
+  /** Runs `script` (an ES module) after `args` in a child; answers whether a module whose URL contains `marker` was loaded. */
+  const loadedInChild = (marker: string, args: string[], env: Record<string, string>, script = '') =>
     new Promise<string>((resolve, reject) => {
+      const report = `console.log(globalThis.loadedUrls.some((url) => url.includes(${JSON.stringify(marker)})))`
       const child = spawn(
         process.execPath,
-        ['--import', `data:text/javascript,${encodeURIComponent(recordLoads)}`, '--import', './dist/telemetry/register.js', '-e', reportSdk],
+        ['--import', `data:text/javascript,${encodeURIComponent(recordLoads)}`, ...args, '--input-type=module', '-e', `${script}\n${report}`],
         { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
       )
       let out = ''
@@ -221,35 +223,23 @@ registerHooks({ load(url, context, next) { globalThis.loadedUrls.push(url); retu
       child.once('exit', () => resolve(out.trim()))
     })
 
-  // The plugin's telemetry wiring (and the semantic conventions) is imported only when an SDK is registered.
-  const wiringLoaded = (args: string[], env: Record<string, string>) =>
-    new Promise<string>((resolve, reject) => {
-      const script = `import Fastify from 'fastify'
+  // The image always starts through register.js; the SDK and its exporters cost about 5 MB of idle RSS (bench/findings.md).
+  it('register.js loads no SDK when nothing is exported, and loads it when an endpoint is set', async () => {
+    const sdk = '/@opentelemetry/sdk-trace/'
+    expect(await loadedInChild(sdk, registerEntry, {})).toBe('false')
+    expect(await loadedInChild(sdk, registerEntry, await traced())).toBe('true')
+  })
+
+  // With the semantic conventions it uses, the plugin's telemetry wiring cost about 2.5 MB of idle RSS.
+  it('registers the plugin without importing its telemetry wiring, unless an SDK is registered', async () => {
+    const app = `import Fastify from 'fastify'
 import { lameduck } from './dist/index.js'
 const app = Fastify()
 await app.register(lameduck, { signals: false })
 await app.ready()
-console.log(globalThis.loadedUrls.some((url) => url.includes('/semantic-conventions/')))
 await app.close()`
-      const child = spawn(
-        process.execPath,
-        ['--import', `data:text/javascript,${encodeURIComponent(recordLoads)}`, ...args, '--input-type=module', '-e', script],
-        { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
-      )
-      let out = ''
-      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
-      child.once('error', reject)
-      child.once('exit', () => resolve(out.trim()))
-    })
-
-  it('registers the plugin without importing its telemetry wiring, unless an SDK is registered', async () => {
-    expect(await wiringLoaded([], {})).toBe('false')
-    const traced = { OTEL_EXPORTER_OTLP_ENDPOINT: await deadEndpoint(), OTEL_METRICS_EXPORTER: 'none' }
-    expect(await wiringLoaded(['--import', './dist/telemetry/register.js'], traced)).toBe('true')
-  })
-
-  it('loads no SDK when nothing is exported, and loads it when an endpoint is set', async () => {
-    expect(await sdkLoaded({})).toBe('false')
-    expect(await sdkLoaded({ OTEL_EXPORTER_OTLP_ENDPOINT: await deadEndpoint(), OTEL_METRICS_EXPORTER: 'none' })).toBe('true')
+    const wiring = '/semantic-conventions/'
+    expect(await loadedInChild(wiring, [], {}, app)).toBe('false')
+    expect(await loadedInChild(wiring, registerEntry, await traced(), app)).toBe('true')
   })
 })
