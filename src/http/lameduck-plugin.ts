@@ -64,9 +64,10 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   // Spans and metrics when an OpenTelemetry SDK is registered; nothing at all otherwise. Imported only
   // then: with the semantic conventions it uses, it added about 2.5 MB to the idle RSS of a service
   // without telemetry (bench/findings.md).
-  if (activeTracer() !== null || activeMeter() !== null) {
+  const providers = { tracer: activeTracer(), meter: activeMeter() }
+  if (providers.tracer !== null || providers.meter !== null) {
     const { instrumentLifecycle } = await import('../telemetry/instrument-lifecycle.ts')
-    instrumentLifecycle(fastify, actor, streams, { requestSpans: options.requestSpans })
+    instrumentLifecycle(fastify, actor, streams, providers, { requestSpans: options.requestSpans })
   }
 
   // Every route but the probes counts as work. A global hook, not one added through onRoute:

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
+import type { Meter, Tracer } from '@opentelemetry/api'
 import { filter, take } from 'rxjs'
 import type { LifecycleActor, LifecycleStreams } from '../streams/lifecycle-streams.ts'
-import { activeMeter, activeTracer, flushTelemetry } from './active-providers.ts'
+import { flushTelemetry } from './active-providers.ts'
 import { observeLifecycle } from './lifecycle-metrics.ts'
 import { traceLifecycle } from './lifecycle-spans.ts'
 import { requestSpanHook } from './request-span.ts'
@@ -13,21 +14,26 @@ import { requestSpanHook } from './request-span.ts'
  */
 export const flushTimeoutMs = 1_500
 
+/** The registered SDK's tracer and meter (`activeTracer()`, `activeMeter()`); at least one is set. */
+export interface ActiveProviders {
+  readonly tracer: Tracer | null
+  readonly meter: Meter | null
+}
+
 /**
  * Connects one lameduck instance to the OpenTelemetry SDK registered with the
- * API, if there is one: request spans, the startup and drain spans, lifecycle
- * metrics, and a final flush when the server closes. With no SDK registered it
- * does nothing, so there is no hook and no per-request cost.
+ * API: request spans, the startup and drain spans, lifecycle metrics, and a
+ * final flush when the server closes. The plugin calls it (and imports this
+ * module) only when an SDK is registered, so without one there is no hook and
+ * no per-request cost.
  */
 export function instrumentLifecycle(
   fastify: FastifyInstance,
   actor: LifecycleActor,
   streams: LifecycleStreams,
+  { tracer, meter }: ActiveProviders,
   { requestSpans }: { requestSpans: boolean },
 ): void {
-  const tracer = activeTracer()
-  const meter = activeMeter()
-  if (tracer === null && meter === null) return
 
   const getSnapshot = () => actor.getSnapshot()
   // Global, so 404s are traced too; the first onRequest hook, so the span covers the others.
