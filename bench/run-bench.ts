@@ -9,7 +9,7 @@ import { type LoadSettings, runWrk, wrkCommand, wrkMissing } from './load/run-wr
 import { startOtlpSink } from './otlp-sink.ts'
 import { designSection, environmentLines, figuresOf, goalsOf, goalTable, lifecycleTable, loadTable, roundsTable } from './report.ts'
 import type { BenchResults, LoadRound, MicroResult, VariantResults } from './results.ts'
-import { freePort, launch, memoryOf, type ServerProcess, stop, waitFor200 } from './server-process.ts'
+import { freePort, launch, type LaunchSpec, memoryOf, type ServerProcess, stop, waitFor200 } from './server-process.ts'
 import { rotate } from './stats.ts'
 import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
 
@@ -74,9 +74,10 @@ const specFor = (variant: Variant, port: number, shutdownDelayMs: number) =>
 // The load-round servers of Node variants get the settle preload (bench/apps/settle-heap.ts); the
 // lifecycle trials' fresh processes do not, so start-to-ready and idle RSS are measured without it.
 const settlePreload = `./${buildDir}/bench/apps/settle-heap.js`
-const loadSpecFor = (variant: Variant, port: number) => {
+const loadSpecFor = (variant: Variant, port: number): { spec: LaunchSpec; settles: boolean } => {
   const spec = specFor(variant, port, 0)
-  return settle && spec.command === process.execPath ? { ...spec, args: ['--expose-gc', '--import', settlePreload, ...spec.args] } : spec
+  const settles = settle && spec.command === process.execPath
+  return { spec: settles ? { ...spec, args: ['--expose-gc', '--import', settlePreload, ...spec.args] } : spec, settles }
 }
 
 // 1. Every variant up, side by side: same route, same validation, so the answers to the same bodies must be the same.
@@ -104,10 +105,11 @@ let micro: MicroResult | null = null
 for (let round = 0; round < rounds; round++) {
   for (const r of rotate(active, round)) {
     const port = await freePort()
-    const server = launch(loadSpecFor(r.variant, port), port)
+    const { spec, settles } = loadSpecFor(r.variant, port)
+    const server = launch(spec, port)
     try {
       await waitFor200(server, `${server.origin}${r.variant.readyPath}`, 20_000)
-      if (settle && server.spec.command === process.execPath) {
+      if (settles) {
         server.child.kill('SIGUSR2')
         await sleep(300)
       }

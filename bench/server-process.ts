@@ -19,7 +19,6 @@ export interface Exit {
 }
 
 export interface ServerProcess {
-  readonly spec: LaunchSpec
   readonly child: ChildProcess
   readonly pid: number
   readonly origin: string
@@ -58,7 +57,7 @@ export function launch(spec: LaunchSpec, port: number): ServerProcess {
     child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() }))
   })
   if (child.pid === undefined) throw new Error(`could not start ${spec.command}`)
-  return { spec, child, pid: child.pid, origin: `http://127.0.0.1:${port}`, spawnedAt, exited, output: () => output }
+  return { child, pid: child.pid, origin: `http://127.0.0.1:${port}`, spawnedAt, exited, output: () => output }
 }
 
 /** GET `url` on a fresh connection; resolves with the status, or null when refused or reset. */

@@ -1,7 +1,7 @@
 /**
  * Preload for every Node variant's load-round server (`--expose-gc --import`): SIGUSR2 runs one
- * full GC. The harness sends it to every Node variant once all are ready and idle, before the
- * warm-up, so that every variant enters the load rounds in the same V8 state.
+ * full GC. The harness sends it once the server is ready and idle, before its warm-up, so that
+ * every variant enters its round in the same V8 state.
  *
  * Why (bench/findings.md, "Throughput: one full GC before the load"): a full GC that runs while
  * the server is idle, before `process.nextTick` is hot, leaves the inline caches of the tick
