@@ -19,7 +19,7 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * micro benchmark. Prints the tables and writes docs/benchmarks.md.
  * Environment (for short trial runs): BENCH_ROUNDS, BENCH_DURATION (s), BENCH_CONNECTIONS,
  * BENCH_WARMUP (s), BENCH_VARIANTS (comma-separated ids; the doc is then not written),
- * BENCH_NODE_FLAGS (extra flags for every Node variant), BENCH_SETTLE=off (no full GC before the
+ * BENCH_NODE_FLAGS (extra flags for every Node variant), BENCH_SETTLE=on|off (off: no full GC before the
  * warm-up: each round's server enters its round in whatever state its start left it in).
  */
 const env = process.env
@@ -32,7 +32,11 @@ const int = (name: string, fallback: number) => {
 const rounds = int('BENCH_ROUNDS', 5)
 const warmupSeconds = int('BENCH_WARMUP', 2)
 const load: LoadSettings = { connections: int('BENCH_CONNECTIONS', 32), threads: 1, durationSeconds: int('BENCH_DURATION', 6), timeoutSeconds: 5 }
-const settle = env.BENCH_SETTLE !== 'off'
+const settle = (() => {
+  const raw = env.BENCH_SETTLE ?? 'on'
+  if (raw !== 'on' && raw !== 'off') throw new Error(`BENCH_SETTLE must be on or off; received ${JSON.stringify(raw)}`)
+  return raw === 'on'
+})()
 const only = env.BENCH_VARIANTS?.split(',').map((s) => s.trim()).filter(Boolean)
 const docPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
 const findingsPath = fileURLToPath(new URL('./findings.md', import.meta.url))
