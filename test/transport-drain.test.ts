@@ -340,4 +340,38 @@ describe('upgraded connections (@fastify/websocket)', () => {
     expect(exits).toEqual([0])
     expect(app.lameduck.actor.getSnapshot().context.sessions.completed).toBe(1)
   })
+
+  it('twenty sessions: close frames spread over spreadMs; one that never answers its close frame is cut after closeTimeoutMs', async () => {
+    const { default: websocket } = await import('@fastify/websocket')
+    const { WebSocket } = await import('ws')
+    const { app, port, exits } = await start({}, { websocketGoodbye: { spreadMs: 500, closeTimeoutMs: 300 } }, '127.0.0.1', async (instance) => {
+      await instance.register(websocket)
+      instance.get('/ws', { websocket: true }, () => {})
+    })
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`)
+        await once(ws, 'open')
+        return ws
+      }),
+    )
+    // A client that completes the upgrade, then ignores every frame.
+    const mute = await rawConnect(port)
+    mute.write('GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    await waitUntil(() => mute.received.startsWith('HTTP/1.1 101'))
+    await waitUntil(() => app.lameduck.readiness().openSessions === 21)
+    const started = Date.now()
+    const closes = clients.map((ws) => (once(ws, 'close') as Promise<[number]>).then(([code]) => ({ code, at: Date.now() - started })))
+    app.lameduck.shutdown('SIGTERM')
+    const seen = await Promise.all(closes)
+    expect(new Set(seen.map((c) => c.code))).toEqual(new Set([1012]))
+    const times = seen.map((c) => c.at).sort((a, b) => a - b)
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(250)
+    await mute.closed
+    await app.lameduck.finished()
+    // Its close frame went out within the 500 ms spread; cut 300 ms later.
+    expect(Date.now() - started).toBeLessThan(2_000)
+    expect(exits).toEqual([0])
+    expect(app.lameduck.actor.getSnapshot().context.sessions.completed).toBe(21)
+  })
 })
