@@ -18,7 +18,12 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'function') return 'a function'
   if (typeof value === 'symbol') return String(value)
   const out = new Budget(quotedValueLimit)
-  write(value, out)
+  try {
+    write(value, out)
+  } catch {
+    // A getter or proxy that throws: say what was read so far, cut.
+    out.cut = true
+  }
   const text = out.text()
   if (!out.cut) return text
   return typeof value === 'string' ? `${text}…" (${value.length} characters)` : `${text}…`
