@@ -60,7 +60,7 @@ class Budget {
   }
 }
 
-function write(value: unknown, out: Budget): void {
+function write(value: unknown, out: Budget, useToJson = true): void {
   if (out.cut) return
   switch (typeof value) {
     case 'string':
@@ -87,16 +87,9 @@ function write(value: unknown, out: Budget): void {
     return
   }
   const withJson = value as { toJSON?: unknown }
-  if (typeof withJson.toJSON === 'function') {
-    // Dates and the like render as JSON renders them; a throwing toJSON is not our caller's problem.
-    let json: unknown
-    try {
-      json = (withJson.toJSON as () => unknown)()
-    } catch {
-      json = '(unrenderable)'
-    }
-    if (json !== value) return write(json, out)
-  }
+  // Dates and the like render as JSON renders them: toJSON once, not again on what it answered (a
+  // toJSON that answers another such object would otherwise recurse without writing a character).
+  if (useToJson && typeof withJson.toJSON === 'function') return write((withJson.toJSON as () => unknown)(), out, false)
   if (Array.isArray(value)) return writeList(value, out)
   writeObject(value as Record<string, unknown>, out)
 }

@@ -45,3 +45,10 @@ describe('describeValue: a received value, quoted for a message', () => {
     expect(describeValue(throwing)).toBe('{"a":1…')
   })
 })
+
+describe('describeValue and toJSON', () => {
+  it('calls toJSON once, as JSON does, even when it answers another object with a toJSON', () => {
+    const endless = { toJSON(): unknown { return { toJSON: endless.toJSON, n: 1 } } }
+    expect(describeValue(endless)).toBe('{"n":1}')
+  })
+})
