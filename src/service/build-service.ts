@@ -9,6 +9,7 @@ import { helloRoute } from './hello-route.ts'
 import { type ServerLimits, serverLimits } from './server-limits.ts'
 import { serviceFastifyOptions } from './service-options.ts'
 import { logCorrelation } from '../telemetry/log-correlation.ts'
+import { requestLogFields } from './request-log-fields.ts'
 
 
 /** The reference service: the seed's app, done right. `pluginOverrides` is for tests and benchmarks. */
@@ -19,7 +20,7 @@ export function buildService(
 ): FastifyInstance {
   const app = Fastify({
     // trace_id and span_id on the lines logged inside a request, when tracing is on.
-    logger: { level: config.logLevel, ...logCorrelation() },
+    logger: { level: config.logLevel, ...logCorrelation(), serializers: { req: requestLogFields } },
     ...serviceFastifyOptions({ ...serverLimits, ...limitOverrides }),
   })
 
@@ -52,6 +53,9 @@ export function buildService(
     app.register(import('../debug/live-view-plugin.ts').then((m) => ({ default: m.lifecycleLiveView })), { token: config.debugToken })
   }
   errorReplies(app)
+  // JSON only: Fastify also parses text/plain by default, and a string body then failed validation
+  // (400) instead of answering 415 as every other non-JSON type does.
+  app.removeContentTypeParser('text/plain')
   app.register(async (routes) => helloRoute(routes))
   return app
 }
