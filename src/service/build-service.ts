@@ -1,13 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServiceConfig } from '../config/env-config.ts'
 import { lameduck } from '../http/lameduck-plugin.ts'
 import type { LameduckOptions } from '../http/plugin-options.ts'
 import type { LifecycleInspector } from '../inspect/lifecycle-inspector.ts'
+import { echoMaxMessageBytes, echoRoute } from './echo-route.ts'
 import { errorReplies } from './error-replies.ts'
 import { helloRoute } from './hello-route.ts'
 import { type ServerLimits, serverLimits } from './server-limits.ts'
 import { serviceFastifyOptions } from './service-options.ts'
+import { streamRoute } from './stream-route.ts'
 import { logCorrelation } from '../telemetry/log-correlation.ts'
 
 
@@ -52,6 +55,11 @@ export function buildService(
     app.register(import('../debug/live-view-plugin.ts').then((m) => ({ default: m.lifecycleLiveView })), { token: config.debugToken })
   }
   errorReplies(app)
-  app.register(async (routes) => helloRoute(routes))
+  app.register(websocket, { options: { maxPayload: echoMaxMessageBytes } })
+  app.register(async (routes) => {
+    helloRoute(routes)
+    streamRoute(routes)
+    echoRoute(routes)
+  })
   return app
 }
