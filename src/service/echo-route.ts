@@ -10,13 +10,25 @@ export const echoMaxMessageBytes = 64 * 1024
  * 1009, a text message that is not UTF-8 with 1007. The drain's 1012 goodbye is lameduck's.
  */
 export function echoRoute(fastify: FastifyInstance): void {
-  fastify.get('/ws', { websocket: true }, (socket) => {
-    let seq = 0
-    socket.on('message', (data: Buffer, isBinary: boolean) => {
-      // 1003 (Unsupported Data): the protocol is text; a binary frame is a client bug, not a string to guess at.
-      if (isBinary) return socket.close(1003, 'text messages only')
-      seq += 1
-      socket.send(JSON.stringify({ echo: data.toString('utf8'), seq }))
-    })
+  fastify.route({
+    method: 'GET',
+    url: '/ws',
+    // A plain GET (no upgrade) is told what this is, in the service's JSON error shape.
+    handler: (_request, reply) =>
+      reply.code(426).header('upgrade', 'websocket').send({
+        statusCode: 426,
+        error: 'Upgrade Required',
+        code: 'UPGRADE_REQUIRED',
+        message: 'GET /ws is a WebSocket endpoint: send Connection: Upgrade and Upgrade: websocket',
+      }),
+    wsHandler: (socket) => {
+      let seq = 0
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        // 1003 (Unsupported Data): the protocol is text; a binary frame is a client bug, not a string to guess at.
+        if (isBinary) return socket.close(1003, 'text messages only')
+        seq += 1
+        socket.send(JSON.stringify({ echo: data.toString('utf8'), seq }))
+      })
+    },
   })
 }

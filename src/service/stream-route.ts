@@ -33,20 +33,32 @@ export function streamRoute(fastify: FastifyInstance, options: StreamRouteOption
   })
 }
 
-/** One whole event per chunk, in order; at `stop`, `event: reconnect` and the end. */
+/**
+ * Whole events only, in order; at `stop`, `event: reconnect` and the end. Paced tokens go out one
+ * event per chunk. Unpaced (`interval_ms=0`) they go out `unpacedBatch` to a chunk, a write each
+ * rather than a write per event, and the loop still yields between chunks so that timers (the
+ * notice) and other requests run.
+ */
 async function* events(asked: StreamRequest, stop: AbortSignal, retryMs: () => number): AsyncGenerator<string> {
-  for (let index = asked.after + 1; index <= asked.tokens; index++) {
-    if (index > asked.after + 1) await pause(asked.intervalMs, stop)
+  const perChunk = asked.intervalMs > 0 ? 1 : unpacedBatch
+  let index = asked.after
+  while (index < asked.tokens) {
+    if (index > asked.after) await pause(asked.intervalMs, stop)
     if (stop.aborted) {
-      yield reconnectEvent(index - 1, retryMs())
+      yield reconnectEvent(index, retryMs())
       return
     }
-    yield tokenEvent(index)
+    let chunk = ''
+    const last = Math.min(index + perChunk, asked.tokens)
+    while (index < last) chunk += tokenEvent(++index)
+    yield chunk
   }
   yield doneEvent(asked.tokens)
 }
 
-/** Waits between tokens, ending early at `stop`. With no interval it still yields to the event loop. */
+const unpacedBatch = 64
+
+/** Waits between chunks, ending early at `stop`. With no interval it still yields to the event loop. */
 async function pause(ms: number, stop: AbortSignal): Promise<void> {
   try {
     await (ms > 0 ? sleep(ms, undefined, { signal: stop }) : yieldToLoop(undefined, { signal: stop }))
