@@ -10,6 +10,8 @@ export const errorCodes = {
   LAMEDUCK_INVALID_OPTION: 'invalid plugin option',
   LAMEDUCK_INVALID_ENV: 'invalid environment variable',
   LAMEDUCK_ALREADY_REGISTERED: 'plugin registered twice on one server',
+  LAMEDUCK_DRAINING: 'the abort reason of drainSignal: the drain proper has begun',
+  LAMEDUCK_DRAIN_NOTICE: 'the abort reason of noticeSignal: the drain deadline is near',
 } as const
 
 export type LameduckErrorCode = keyof typeof errorCodes
