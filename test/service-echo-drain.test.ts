@@ -29,7 +29,7 @@ async function open(origin: string): Promise<Session> {
 }
 
 describe('GET /ws at SIGTERM', () => {
-  it('every open session gets 1012 "draining" while it keeps sending, each message it got answered first; the drain is not held; exit 0', async () => {
+  it('every open session gets 1012 "draining" while it keeps sending, its answers in order with none skipped; the drain is not held; exit 0', async () => {
     service = await startService({ DRAIN_TIMEOUT_MS: '20000', MAX_CONCURRENCY: '16' })
     const sessions = await Promise.all(Array.from({ length: 10 }, () => open(service!.origin)))
     // Each client sends every 10 ms until its session closes.

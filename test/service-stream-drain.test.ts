@@ -51,7 +51,7 @@ describe('GET /stream at SIGTERM', () => {
     expect(ended).toBe(true)
     const head = received.slice(0, received.indexOf('\r\n\r\n'))
     expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
-    expect(head).toContain('transfer-encoding: chunked')
+    expect(head.toLowerCase()).toContain('transfer-encoding: chunked')
     const body = decodeChunked(received.slice(head.length + 4))
     expect(body.terminated).toBe(true)
     expect(body.rest).toBe('')

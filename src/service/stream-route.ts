@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { DrainNotice } from '../http/drain-notice.ts'
 import { doneEvent, reconnectEvent, tokenEvent } from './sse-events.ts'
 import { parseStreamRequest, type StreamRequest } from './stream-query.ts'
 
@@ -24,7 +25,7 @@ export const defaultStreamRouteOptions: StreamRouteOptions = Object.freeze({ rec
 export function streamRoute(fastify: FastifyInstance, options: StreamRouteOptions = defaultStreamRouteOptions): void {
   fastify.get('/stream', async (request, reply) => {
     const asked = parseStreamRequest(request.query as Record<string, unknown>, request.headers['last-event-id'])
-    const stop = stopSignal(request, reply)
+    const stop = stopSignal(request)
     const retryMs = () => options.reconnectMs + Math.floor(Math.random() * options.reconnectSpreadMs)
     reply.header('content-type', 'text/event-stream').header('cache-control', 'no-store')
     // Fastify pipes the stream: a client that reads slowly slows the generator down (backpressure),
@@ -69,12 +70,10 @@ async function pause(ms: number, stop: AbortSignal): Promise<void> {
 
 /**
  * lameduck's per-request drain notice, which also fires when the client goes away. Without
- * lameduck (the benchmark's baseline app), only the client going away stops the stream.
+ * lameduck (the benchmark's baseline app) the request has no `lameduck`, and only the client
+ * going away (Fastify's `request.signal`) stops the stream.
  */
-function stopSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
-  const notice = (request as { lameduck?: { noticeSignal: AbortSignal } }).lameduck?.noticeSignal
-  if (notice) return notice
-  const gone = new AbortController()
-  reply.raw.once('close', () => gone.abort())
-  return gone.signal
+function stopSignal(request: FastifyRequest): AbortSignal {
+  const notice: DrainNotice | undefined = request.lameduck
+  return notice ? notice.noticeSignal : request.signal
 }
