@@ -157,7 +157,7 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   }
 
   const finishedPromise = whenStopped(streams).then((snapshot) =>
-    finish(fastify, snapshot, options, drains, exit, () => {
+    finish(fastify, snapshot, options, drains, serverReady.promise, exit, () => {
       removeProcessListeners()
       claim?.release()
     }),
@@ -185,6 +185,7 @@ async function finish(
   snapshot: LifecycleSnapshot,
   options: ResolvedOptions,
   drains: ConnectionDrains,
+  serverReady: Promise<void>,
   exit: (code: number, urgent: boolean) => void,
   release: () => void,
 ): Promise<LifecycleSnapshot> {
@@ -204,7 +205,10 @@ async function finish(
   if (!urgent) await drains.settle(lingerMs + 100)
   const cut = drains.cut()
   if (cut > 0) fastify.log.warn({ outcome, connections_cut: cut }, 'lifecycle: connections still open at stop were cut')
-  if (outcome === 'forced') {
+  // Stopped while Fastify still loads plugins (a model loaded in a plugin, say): fastify.close() would
+  // wait for the loading to end. Nothing has been served and nothing listens yet: exit now.
+  const stillBooting = outcome === 'interrupted' && !(await settledNow(serverReady))
+  if (outcome === 'forced' || stillBooting) {
     // The operator asked for "now": do not wait on onClose hooks.
     fastify.close().catch(() => {})
   } else {
@@ -237,6 +241,11 @@ async function closeWithin(fastify: FastifyInstance, ms: number): Promise<true |
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Whether `promise` has already resolved (it is checked, not waited for). */
+function settledNow(promise: Promise<void>): Promise<boolean> {
+  return Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))])
 }
 
 /** `promise`, or a rejection as soon as `signal` aborts. */
