@@ -4,7 +4,8 @@ import WebSocket from 'ws'
 /**
  * The load for the long-lived figures, in its own process like wrk, so the server under test has its
  * own core. Usage: node bench/long-lived/long-lived-client.ts <sse|ws> <origin> <connections> <seconds> [<query>]
- * Prints one JSON line: { kind, events, seconds, perSecond, errors }.
+ * Prints one JSON line: { kind, events, seconds, perSecond, allEvents, errors }: `events` in the measured window,
+ * `allEvents` over the whole run (ramp-up and stop included), to divide the server's CPU time by.
  *
  * - sse: each connection reads `GET /stream?<query>` streams one after another; counts events (blank-line
  *   terminated) that arrive within the window.
@@ -22,8 +23,14 @@ if ((kind !== 'sse' && kind !== 'ws') || !origin || !(connections > 0) || !(seco
 
 let counting = false
 let events = 0
+let allEvents = 0
 let errors = 0
 let stopping = false
+
+function count(): void {
+  allEvents += 1
+  if (counting) events += 1
+}
 
 async function sseConnection(agent: Agent): Promise<void> {
   while (!stopping) {
@@ -39,11 +46,11 @@ async function sseConnection(agent: Agent): Promise<void> {
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
         // An event ends with a blank line: count "\n\n", including one split across chunks.
         let from = 0
-        if (newline && chunk[0] === 0x0a && counting) events += 1
+        if (newline && chunk[0] === 0x0a) count()
         for (;;) {
           const at = chunk.indexOf('\n\n', from)
           if (at < 0) break
-          if (counting) events += 1
+          count()
           from = at + 2
         }
         newline = chunk[chunk.length - 1] === 0x0a
@@ -64,7 +71,7 @@ function wsConnection(): Promise<void> {
     const message = 'x'.repeat(32)
     socket.on('open', () => socket.send(message))
     socket.on('message', () => {
-      if (counting) events += 1
+      count()
       if (stopping) socket.close(1000)
       else socket.send(message)
     })
@@ -84,5 +91,5 @@ counting = false
 const elapsed = (performance.now() - started) / 1000
 stopping = true
 await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, 2000))])
-process.stdout.write(`${JSON.stringify({ kind, events, seconds: elapsed, perSecond: events / elapsed, errors })}\n`)
+process.stdout.write(`${JSON.stringify({ kind, events, seconds: elapsed, perSecond: events / elapsed, allEvents, errors })}\n`)
 process.exit(0)
