@@ -123,7 +123,8 @@ describe('several lameduck apps in one process', () => {
     const child = start({ APPS: '2' })
     await child.waitForLog(() => portsOf(child).length === 2)
     const [, second] = portsOf(child)
-    const slow = fetch(`http://127.0.0.1:${second}/sleep?ms=600`).then((r) => r.status, () => 'closed')
+    // Longer than the old exit's 1 s backstop, which ended the process under the second app.
+    const slow = fetch(`http://127.0.0.1:${second}/sleep?ms=1500`).then((r) => r.status, () => 'closed')
     await sleep(100)
     child.signal('SIGTERM')
     expect(await slow).toBe(200)
@@ -136,7 +137,8 @@ describe('several lameduck apps in one process', () => {
   })
 
   it('the exit code is the worst of the apps\' outcomes', async () => {
-    const child = start({ APPS: '2', DRAIN_TIMEOUT_MS: '300' })
+    // The second app's deadline comes after the first app's exit would have ended the process.
+    const child = start({ APPS: '2', DRAIN_TIMEOUT_MS: '1500' })
     await child.waitForLog(() => portsOf(child).length === 2)
     const [, second] = portsOf(child)
     void fetch(`http://127.0.0.1:${second}/hang`).catch(() => {})
