@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { envVariables, readEnvConfig } from '../src/config/env-config.ts'
 import { LameduckError } from '../src/errors.ts'
+import { buildService } from '../src/service/build-service.ts'
 import { ChildService, repoDir } from './support/reliability-child.ts'
 
 function rejection(env: Record<string, string>): string {
@@ -111,14 +112,23 @@ describe('DRAIN_NOTICE_MS: at most DRAIN_TIMEOUT_MS', () => {
   })
 
   it.each([
-    [{}, 5000],
     [{ DRAIN_NOTICE_MS: '0' }, 0],
     [{ DRAIN_NOTICE_MS: '30000' }, 30000],
     [{ DRAIN_NOTICE_MS: '250', DRAIN_TIMEOUT_MS: '1000' }, 250],
-    // Unset, it never exceeds a short drain: DRAIN_TIMEOUT_MS alone stays a valid setting.
-    [{ DRAIN_TIMEOUT_MS: '800' }, 800],
   ])('%j gives %i', (env, expected) => {
     expect(readEnvConfig(env).drainNoticeMs).toBe(expected)
+  })
+
+  it.each([
+    [{}, 5000],
+    [{ DRAIN_NOTICE_MS: '1200' }, 1200],
+    // Unset, it never exceeds a short drain: DRAIN_TIMEOUT_MS alone stays a valid setting.
+    [{ DRAIN_TIMEOUT_MS: '800' }, 800],
+  ])('the service built with %j gives the plugin a notice of %i ms', async (env, expected) => {
+    const app = buildService(readEnvConfig({ LOG_LEVEL: 'silent', ...env }), { signals: false, exit: false })
+    await app.ready()
+    expect(app.lameduck.options.drainNoticeMs).toBe(expected)
+    await app.close()
   })
 })
 

@@ -7,8 +7,11 @@ export interface ServiceConfig {
   readonly host: string
   readonly maxConcurrency: number
   readonly drainTimeoutMs: number
-  /** How long before the drain deadline long-lived work is told to hand over (at most `drainTimeoutMs`). */
-  readonly drainNoticeMs: number
+  /**
+   * How long before the drain deadline long-lived work is told to hand over (at most `drainTimeoutMs`);
+   * `null`: unset, the plugin's default (5000, or the whole drain if that is shorter).
+   */
+  readonly drainNoticeMs: number | null
   readonly shutdownDelayMs: number
   readonly overCapacity: OverCapacityPolicy
   readonly logLevel: LogLevel
@@ -72,11 +75,10 @@ function integer(name: EnvVariable, raw: string, min: number, max: number, expec
   return value
 }
 
-// The notice comes before the deadline, so it cannot be longer than the drain. Unset, it is the
-// default or the whole drain, whichever is shorter: a short DRAIN_TIMEOUT_MS alone stays valid.
-function drainNotice(raw: string | undefined, drainTimeoutMs: number): number {
-  const fallback = Number(envVariables.DRAIN_NOTICE_MS.default)
-  if (raw === undefined) return Math.min(fallback, drainTimeoutMs)
+// The notice comes before the deadline, so it cannot be longer than the drain. Unset, the plugin's
+// default applies, which shrinks to fit: a short DRAIN_TIMEOUT_MS alone stays valid.
+function drainNotice(raw: string | undefined, drainTimeoutMs: number): number | null {
+  if (raw === undefined) return null
   return integer('DRAIN_NOTICE_MS', raw, 0, drainTimeoutMs, `an integer from 0 to DRAIN_TIMEOUT_MS (${drainTimeoutMs})`)
 }
 

@@ -43,7 +43,7 @@ export function buildService(
   app.register(lameduck, () => ({
     maxConcurrency: config.maxConcurrency,
     drainTimeoutMs: config.drainTimeoutMs,
-    drainNoticeMs: config.drainNoticeMs,
+    ...(config.drainNoticeMs === null ? {} : { drainNoticeMs: config.drainNoticeMs }),
     shutdownDelayMs: config.shutdownDelayMs,
     overCapacity: config.overCapacity,
     startup: config.startupMs > 0 ? (signal: AbortSignal) => sleep(config.startupMs, undefined, { signal }) : undefined,
