@@ -8,6 +8,11 @@ export interface ServiceConfig {
   readonly host: string
   readonly maxConcurrency: number
   readonly drainTimeoutMs: number
+  /**
+   * How long before the drain deadline long-lived work is told to hand over (at most `drainTimeoutMs`);
+   * `null`: unset, the plugin's default (5000, or the whole drain if that is shorter).
+   */
+  readonly drainNoticeMs: number | null
   readonly shutdownDelayMs: number
   readonly overCapacity: OverCapacityPolicy
   readonly logLevel: LogLevel
@@ -29,6 +34,7 @@ export const envVariables = {
   HOST: { default: '0.0.0.0', describe: 'address to bind; not a loopback address: LAMEDUCK_DEBUG=1 needs LAMEDUCK_DEBUG_TOKEN' },
   MAX_CONCURRENCY: { default: '1', describe: 'in-flight requests at which /ready reports at_capacity; must equal `replica_concurrency`' },
   DRAIN_TIMEOUT_MS: { default: '30000', describe: 'longest the drain may take before remaining requests are abandoned (exit 1)' },
+  DRAIN_NOTICE_MS: { default: '5000', describe: 'how long before the drain deadline streams and long work are told to hand over; at most DRAIN_TIMEOUT_MS (unset: 5000 or DRAIN_TIMEOUT_MS, whichever is smaller)' },
   SHUTDOWN_DELAY_MS: { default: '0', describe: 'not-ready-but-serving time after SIGTERM, before the listener closes (Kubernetes: 5000-10000)' },
   OVER_CAPACITY: { default: 'admit', describe: '`admit` serves requests beyond MAX_CONCURRENCY; `reject` answers them 503 with Retry-After' },
   LOG_LEVEL: { default: 'info', describe: 'pino level: fatal, error, warn, info, debug, trace, silent' },
@@ -58,11 +64,13 @@ export function readEnvConfig(env: NodeJS.ProcessEnv): ServiceConfig {
       `set (16 to 512 printable characters) when LAMEDUCK_DEBUG is "1" and HOST (${JSON.stringify(host)}) is not a loopback address: behind a proxy on the same host every client looks local`,
     )
   }
+  const drainTimeoutMs = integer('DRAIN_TIMEOUT_MS', get('DRAIN_TIMEOUT_MS'), 1, maxTimerMs)
   return Object.freeze({
     port: integer('PORT', get('PORT'), 0, 65_535),
     host,
     maxConcurrency: integer('MAX_CONCURRENCY', get('MAX_CONCURRENCY'), 1, 1_000_000),
-    drainTimeoutMs: integer('DRAIN_TIMEOUT_MS', get('DRAIN_TIMEOUT_MS'), 1, maxTimerMs),
+    drainTimeoutMs,
+    drainNoticeMs: drainNotice(env.DRAIN_NOTICE_MS, drainTimeoutMs),
     shutdownDelayMs: integer('SHUTDOWN_DELAY_MS', get('SHUTDOWN_DELAY_MS'), 0, maxTimerMs),
     overCapacity: oneOf('OVER_CAPACITY', get('OVER_CAPACITY'), overCapacityPolicies),
     logLevel: oneOf('LOG_LEVEL', get('LOG_LEVEL'), logLevels),
@@ -74,12 +82,18 @@ export function readEnvConfig(env: NodeJS.ProcessEnv): ServiceConfig {
 }
 
 // Digits only: "1e3", " 5", "5ms", "0x10" and "" are mistakes, not numbers to guess at.
-function integer(name: EnvVariable, raw: string, min: number, max: number): number {
-  const expected = `an integer from ${min} to ${max}`
+function integer(name: EnvVariable, raw: string, min: number, max: number, expected = `an integer from ${min} to ${max}`): number {
   if (!/^(0|[1-9][0-9]*)$/.test(raw)) throw invalidEnv(name, raw, expected)
   const value = Number(raw)
   if (value < min || value > max) throw invalidEnv(name, raw, expected)
   return value
+}
+
+// The notice comes before the deadline, so it cannot be longer than the drain. Unset, the plugin's
+// default applies, which shrinks to fit: a short DRAIN_TIMEOUT_MS alone stays valid.
+function drainNotice(raw: string | undefined, drainTimeoutMs: number): number | null {
+  if (raw === undefined) return null
+  return integer('DRAIN_NOTICE_MS', raw, 0, drainTimeoutMs, `an integer from 0 to DRAIN_TIMEOUT_MS (${drainTimeoutMs})`)
 }
 
 function nonEmpty(name: EnvVariable, raw: string): string {

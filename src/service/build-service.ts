@@ -1,13 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServiceConfig } from '../config/env-config.ts'
 import { lameduck } from '../http/lameduck-plugin.ts'
 import type { LameduckOptions } from '../http/plugin-options.ts'
 import type { LifecycleInspector } from '../inspect/lifecycle-inspector.ts'
+import { echoMaxMessageBytes, echoRoute } from './echo-route.ts'
 import { errorReplies } from './error-replies.ts'
 import { helloRoute } from './hello-route.ts'
 import { type ServerLimits, serverLimits } from './server-limits.ts'
 import { serviceFastifyOptions } from './service-options.ts'
+import { streamRoute } from './stream-route.ts'
 import { logCorrelation } from '../telemetry/log-correlation.ts'
 import { requestLogFields } from './request-log-fields.ts'
 
@@ -41,6 +44,7 @@ export function buildService(
   app.register(lameduck, () => ({
     maxConcurrency: config.maxConcurrency,
     drainTimeoutMs: config.drainTimeoutMs,
+    ...(config.drainNoticeMs === null ? {} : { drainNoticeMs: config.drainNoticeMs }),
     shutdownDelayMs: config.shutdownDelayMs,
     overCapacity: config.overCapacity,
     startup: config.startupMs > 0 ? (signal: AbortSignal) => sleep(config.startupMs, undefined, { signal }) : undefined,
@@ -56,6 +60,11 @@ export function buildService(
   // JSON only: Fastify also parses text/plain by default, and a string body then failed validation
   // (400) instead of answering 415 as every other non-JSON type does.
   app.removeContentTypeParser('text/plain')
-  app.register(async (routes) => helloRoute(routes))
+  app.register(websocket, { options: { maxPayload: echoMaxMessageBytes } })
+  app.register(async (routes) => {
+    helloRoute(routes)
+    streamRoute(routes)
+    echoRoute(routes)
+  })
   return app
 }
