@@ -55,7 +55,8 @@ interface Upstream {
 export class Router {
   readonly #upstreams: Upstream[]
   readonly #options: RouterOptions
-  #next = 0
+  // One rotation per kind, so streams and requests each alternate over the instances on their own.
+  readonly #next = { request: 0, stream: 0 }
 
   constructor(routes: readonly Route[], options: RouterOptions) {
     this.#options = options
@@ -87,7 +88,7 @@ export class Router {
     const attempts: Attempt[] = []
     const tried = new Set<Upstream>()
     for (;;) {
-      const upstream = this.#pick(tried) ?? (attempts.length === 0 ? await this.#waitForRoute() : undefined)
+      const upstream = this.#pick(kind, tried) ?? (attempts.length === 0 ? await this.#waitForRoute(kind) : undefined)
       if (!upstream) {
         const final: Attempt = attempts.at(-1) ?? { instance: null, failure: 'no-route', detail: `no instance was ready and in rotation for ${this.#options.timeoutMs} ms` }
         return { attempts: attempts.length ? attempts : [final], final }
@@ -108,22 +109,22 @@ export class Router {
    * With no instance ready, a platform holds the request (Cerebrium queues beyond replica_concurrency) rather
    * than failing it at once: wait for one, up to the request timeout.
    */
-  async #waitForRoute(): Promise<Upstream | undefined> {
+  async #waitForRoute(kind: 'request' | 'stream'): Promise<Upstream | undefined> {
     const deadline = performance.now() + this.#options.timeoutMs
     while (performance.now() < deadline) {
       await sleep(routeWaitMs)
-      const upstream = this.#pick(new Set())
+      const upstream = this.#pick(kind, new Set())
       if (upstream) return upstream
     }
     return undefined
   }
 
-  #pick(tried: ReadonlySet<Upstream>): Upstream | undefined {
+  #pick(kind: 'request' | 'stream', tried: ReadonlySet<Upstream>): Upstream | undefined {
     const count = this.#upstreams.length
     for (let i = 0; i < count; i++) {
-      const upstream = this.#upstreams[(this.#next + i) % count]!
+      const upstream = this.#upstreams[(this.#next[kind] + i) % count]!
       if (tried.has(upstream) || upstream.removed || !upstream.route.isReady()) continue
-      this.#next = (this.#next + i + 1) % count
+      this.#next[kind] = (this.#next[kind] + i + 1) % count
       return upstream
     }
     return undefined
@@ -132,20 +133,22 @@ export class Router {
   async #request(upstream: Upstream): Promise<Attempt> {
     const { request, timeoutMs } = this.#options
     const instance = upstream.route.name
+    // The whole exchange has one deadline, as a proxy's request timeout; undici's own timeouts tick too coarsely.
+    const deadline = AbortSignal.timeout(timeoutMs)
     try {
       const response = await upstream.pool.request({
         method: request.method as 'GET',
         path: request.path,
         headers: request.headers,
         body: request.body ?? null,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
+        signal: deadline,
       })
       for await (const _ of response.body) {
         // The whole body must arrive: a response cut after its headers is a failure too.
       }
       return { instance, failure: classifyStatus(response.statusCode, response.headers['retry-after']), detail: String(response.statusCode) }
     } catch (error) {
+      if (deadline.aborted) return { instance, failure: 'timed-out', detail: `no complete answer within ${timeoutMs} ms` }
       return { instance, failure: classifyError(error), detail: (error as { code?: string }).code ?? String(error) }
     }
   }
