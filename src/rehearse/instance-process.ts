@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from './clock.ts'
 
 export interface InstanceExit {
@@ -16,8 +18,8 @@ export interface InstanceProcess {
   readonly exited: Promise<InstanceExit>
   /** The exit, once it happened. */
   exit(): InstanceExit | undefined
-  /** The last lines the command wrote (stdout and stderr), for error messages. */
-  outputTail(): string
+  /** The last lines the command wrote (stdout and stderr), for error messages; after an exit, once its pipes are drained (200 ms at most). */
+  outputTail(): Promise<string>
   /** SIGTERM to the command's own process, as a platform signals a container's main process. */
   terminate(): void
   /** SIGKILL to the command's whole process group, as a platform kills a container. */
@@ -40,6 +42,8 @@ export function startInstance(name: string, command: readonly string[], port: nu
   }
   child.stdout!.setEncoding('utf8').on('data', keep)
   child.stderr!.setEncoding('utf8').on('data', keep)
+  // 'exit' can come before the last output is read; a grandchild holding the pipes open must not hold us up long.
+  const drained = Promise.all([once(child.stdout!, 'close'), once(child.stderr!, 'close')]).catch(() => undefined)
 
   let exit: InstanceExit | undefined
   const exited = new Promise<InstanceExit>((resolve) => {
@@ -62,7 +66,10 @@ export function startInstance(name: string, command: readonly string[], port: nu
     pid: child.pid,
     exited,
     exit: () => exit,
-    outputTail: () => lines.join('\n'),
+    outputTail: async () => {
+      if (exit) await Promise.race([drained, sleep(200)])
+      return lines.join('\n')
+    },
     terminate: () => {
       if (running()) child.kill('SIGTERM')
     },

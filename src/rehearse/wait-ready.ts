@@ -17,7 +17,7 @@ export async function waitReady(instance: InstanceProcess, poller: ProbePoller, 
       if (next === 'exited') {
         const exit = instance.exit()!
         const how = exit.signal ? `killed by ${exit.signal}` : exit.code === null ? 'could not be started' : `exited with code ${exit.code}`
-        throw new RehearseError(`instance ${instance.name}: the command ${how} before ${check} succeeded (PORT=${instance.port})${tail(instance)}`)
+        throw new RehearseError(`instance ${instance.name}: the command ${how} before ${check} succeeded (PORT=${instance.port})${await tail(instance)}`)
       }
       if (poller.state() === 'ready') return
       if (readyPath !== null && poller.lastStatus() === 404) {
@@ -27,9 +27,9 @@ export async function waitReady(instance: InstanceProcess, poller: ProbePoller, 
       }
       if (next === 'timeout') {
         if (!poller.everConnected()) {
-          throw new RehearseError(`instance ${instance.name}: nothing accepted a connection on port ${instance.port} within ${timeoutMs} ms; does the command listen on $PORT?${tail(instance)}`)
+          throw new RehearseError(`instance ${instance.name}: nothing accepted a connection on port ${instance.port} within ${timeoutMs} ms; does the command listen on $PORT?${await tail(instance)}`)
         }
-        throw new RehearseError(`instance ${instance.name}: ${check} answered ${poller.lastStatus() ?? 'no status'} for ${timeoutMs} ms; it never became ready (--startup-timeout)${tail(instance)}`)
+        throw new RehearseError(`instance ${instance.name}: ${check} answered ${poller.lastStatus() ?? 'no status'} for ${timeoutMs} ms; it never became ready (--startup-timeout)${await tail(instance)}`)
       }
     }
   } finally {
@@ -37,7 +37,7 @@ export async function waitReady(instance: InstanceProcess, poller: ProbePoller, 
   }
 }
 
-function tail(instance: InstanceProcess): string {
-  const output = instance.outputTail()
+async function tail(instance: InstanceProcess): Promise<string> {
+  const output = await instance.outputTail()
   return output ? `\nits last output:\n${output.replace(/^/gm, '  ')}` : ''
 }
