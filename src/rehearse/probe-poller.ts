@@ -18,6 +18,8 @@ export interface ProbePoller {
   state(): ProbeState | undefined
   /** The HTTP status of the last answer, if it was HTTP. */
   lastStatus(): number | undefined
+  /** The start of the last answer's body, for error messages. */
+  lastBody(): string
   /** Whether anything ever accepted a connection. */
   everConnected(): boolean
   /** Resolves after the next probe answers. */
@@ -46,6 +48,7 @@ export function pollProbe(
   const agent = new Agent({ connections: 1, pipelining: 0 })
   let state: ProbeState | undefined
   let status: number | undefined
+  let body = ''
   let connected = false
   let stopped = false
   let timer: NodeJS.Timeout | undefined
@@ -71,7 +74,7 @@ export function pollProbe(
         headersTimeout: probeTimeoutMs,
         bodyTimeout: probeTimeoutMs,
       })
-      await response.body.dump()
+      body = (await response.body.text()).slice(0, 200)
       connected = true
       status = response.statusCode
       record(response.statusCode === 200 ? 'ready' : 'not-ready', String(response.statusCode))
@@ -98,6 +101,7 @@ export function pollProbe(
   return {
     state: () => state,
     lastStatus: () => status,
+    lastBody: () => body,
     everConnected: () => connected,
     nextAnswer: () => new Promise<void>((resolve) => waiters.push(resolve)),
     stop: () => {

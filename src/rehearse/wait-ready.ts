@@ -29,7 +29,7 @@ export async function waitReady(instance: InstanceProcess, poller: ProbePoller, 
         if (!poller.everConnected()) {
           throw new RehearseError(`instance ${instance.name}: nothing accepted a connection on port ${instance.port} within ${timeoutMs} ms; does the command listen on $PORT?${await tail(instance)}`)
         }
-        throw new RehearseError(`instance ${instance.name}: ${check} answered ${poller.lastStatus() ?? 'no status'} for ${timeoutMs} ms; it never became ready (--startup-timeout)${await tail(instance)}`)
+        throw new RehearseError(`instance ${instance.name}: ${check} answered ${poller.lastStatus() ?? 'no status'}${poller.lastBody() ? ` ${poller.lastBody()}` : ''} for ${timeoutMs} ms; it never became ready (--startup-timeout)${await tail(instance)}`)
       }
     }
   } finally {
