@@ -11,6 +11,8 @@ describe.concurrent('lameduck rehearse against the reference service', () => {
   it('cerebrium order (out of rotation, then SIGTERM): nothing lost, the drain ends long before the grace period, exit 0', async () => {
     const run = await runRehearse(['rehearse', '--platform', 'cerebrium', ...load, ...request, '--json', '--', ...referenceService], env)
     expect(run.code, run.stderr + run.stdout).toBe(0)
+    // Not a terminal: no status line.
+    expect(run.stderr).toBe('')
     const report = run.report!
     console.log(`[rehearse] reference, cerebrium: ${run.ms.toFixed(0)} ms, ${report.requests.sent} sent, ${report.requests.lost} lost, ${report.termination.inFlightAtSigterm} in flight at SIGTERM, SIGTERM to exit ${report.termination.sigtermToExitMs} ms`)
     expect(report.verdict).toEqual({ pass: true, reasons: [], notes: [] })

@@ -88,6 +88,9 @@ export function buildReport({ options, tally, instances, termination, timeline, 
     const kinds = failures.filter((f) => f.lost > 0).map((f) => `${f.label} x${f.lost}`)
     reasons.push(`${lost} ${lost === 1 ? 'request' : 'requests'} lost: ${kinds.join(', ')}`)
   }
+  if (termination.exit.at < termination.sigtermAt) {
+    reasons.push(`${stopped} exited on its own before SIGTERM (${describeExit(termination.exit)}), so the stop was never rehearsed`)
+  }
   if (killedBySigkill) {
     reasons.push(`${stopped} outlived the ${seconds(termination.gracePeriodMs)} grace period and was killed by SIGKILL${killHint(termination)}`)
   }
@@ -95,7 +98,7 @@ export function buildReport({ options, tally, instances, termination, timeline, 
   if (replacement?.exit && replacement.exit.at < elapsedMs - 1) {
     reasons.push(`${replacement.name}, the replacement, exited during the rehearsal (${describeExit(replacement.exit)})`)
   }
-  if (!killedBySigkill && termination.exit.code !== 0) notes.push(`${stopped} ended with ${describeExit(termination.exit)} after SIGTERM`)
+  if (!killedBySigkill && termination.exit.code !== 0 && termination.exit.at >= termination.sigtermAt) notes.push(`${stopped} ended with ${describeExit(termination.exit)} after SIGTERM`)
   if (termination.inFlightAtSigterm === 0) {
     notes.push(`nothing was in flight on ${stopped} at SIGTERM, so the drain of in-flight work was not exercised: raise --concurrency or the work per request`)
   }
