@@ -78,14 +78,15 @@ describe('lameduck rehearse reads the deployment files', () => {
     expect(overridden).toMatchObject({ port: 0, readyPath: null, healthPath: '/health', gracePeriodMs: 2000 })
   })
 
-  it("the project's Kubernetes manifest: containerPort, readinessProbe and livenessProbe paths, terminationGracePeriodSeconds; the kubernetes order", () => {
+  it("the project's Kubernetes manifest: containerPort, probe paths and period, terminationGracePeriodSeconds, the container's env; the kubernetes order", () => {
     const options = parseRehearseOptions(['--kubernetes', resolve(repoRoot, 'deploy/k8s/lameduck.yaml'), '--', 'node'], tempDir())
-    expect(options).toMatchObject({ platform: 'kubernetes', port: 8000, readyPath: '/ready', healthPath: '/health', gracePeriodMs: 45_000, endpointLagMs: 1000 })
+    expect(options).toMatchObject({ platform: 'kubernetes', port: 8000, readyPath: '/ready', healthPath: '/health', gracePeriodMs: 45_000, endpointLagMs: 1000, probeIntervalMs: 2000 })
+    expect(options.env).toEqual({ SHUTDOWN_DELAY_MS: '5000', DRAIN_TIMEOUT_MS: '30000', MAX_CONCURRENCY: '4' })
   })
 
   it('a cerebrium.toml without endpoints means TCP checks, as on the platform; no file at all means the same', () => {
     const { dir } = write('cerebrium.toml', '[cerebrium.runtime.custom]\nport = 8080\n')
-    expect(parseRehearseOptions(['--', 'x'], dir)).toMatchObject({ port: 8080, readyPath: null, healthPath: null, gracePeriodMs: 30_000 })
+    expect(parseRehearseOptions(['--', 'x'], dir)).toMatchObject({ port: 8080, readyPath: null, healthPath: null, gracePeriodMs: 30_000, probeIntervalMs: 1000, env: {} })
     expect(parseRehearseOptions(['--', 'x'], tempDir())).toMatchObject({ port: 0, readyPath: null, healthPath: null, sources: [] })
   })
 })

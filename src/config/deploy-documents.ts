@@ -38,6 +38,17 @@ export function findDeployment(manifests: readonly unknown[]): Table | undefined
   return manifests.find((m): m is Table => isTable(m) && m['kind'] === 'Deployment')
 }
 
+/** The Deployment's first container's literal env values; `valueFrom` entries cannot be known from the file and are left out. */
+export function containerEnv(manifests: readonly unknown[]): Map<string, string> {
+  const containers = dig(findDeployment(manifests), ['spec', 'template', 'spec', 'containers'])
+  const env = Array.isArray(containers) && isTable(containers[0]) ? containers[0]['env'] : undefined
+  const result = new Map<string, string>()
+  for (const entry of Array.isArray(env) ? env : []) {
+    if (isTable(entry) && typeof entry['name'] === 'string' && entry['value'] !== undefined) result.set(entry['name'], String(entry['value']))
+  }
+  return result
+}
+
 export function firstLine(error: unknown): string {
   return String(error instanceof Error ? error.message : error).split('\n')[0] ?? ''
 }

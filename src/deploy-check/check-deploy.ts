@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { relative, resolve } from 'node:path'
-import { dig, firstLine, parseCerebriumToml, parseManifests } from '../config/deploy-documents.ts'
+import { containerEnv, dig, firstLine, parseCerebriumToml, parseManifests } from '../config/deploy-documents.ts'
 import { cerebriumRules } from './cerebrium-rules.ts'
 import type { DeployProblem } from './deploy-problem.ts'
 import { type DockerfileFacts, readDockerfile } from './dockerfile-facts.ts'
 import { dockerfileRules } from './dockerfile-rules.ts'
-import { containerEnv, containerPath, kubernetesRules } from './kubernetes-rules.ts'
+import { containerPath, kubernetesRules } from './kubernetes-rules.ts'
 import { envProblems, type ServiceFacts, serviceFacts } from './service-facts.ts'
 
 export interface DeployFiles {

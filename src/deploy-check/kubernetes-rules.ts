@@ -82,18 +82,6 @@ export function kubernetesRules(file: string, manifests: readonly unknown[], ser
   return problems
 }
 
-/** The container's literal env values; `valueFrom` entries cannot be known here and are left out. */
-export function containerEnv(manifests: readonly unknown[]): Map<string, string> {
-  const deployment = findDeployment(manifests)
-  const containers = dig(deployment, ['spec', 'template', 'spec', 'containers'])
-  const env = Array.isArray(containers) && isTable(containers[0]) ? containers[0]['env'] : undefined
-  const result = new Map<string, string>()
-  for (const entry of Array.isArray(env) ? env : []) {
-    if (isTable(entry) && typeof entry['name'] === 'string' && entry['value'] !== undefined) result.set(entry['name'], String(entry['value']))
-  }
-  return result
-}
-
 function envValue(container: Table, name: string): unknown {
   const env = Array.isArray(container['env']) ? container['env'] : []
   return (env.find((e) => isTable(e) && e['name'] === name) as Table | undefined)?.['value']

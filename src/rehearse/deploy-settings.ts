@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { dig, findDeployment, firstLine, isTable, parseCerebriumToml, parseManifests, type Table } from '../config/deploy-documents.ts'
+import { containerEnv, dig, findDeployment, firstLine, isTable, parseCerebriumToml, parseManifests, type Table } from '../config/deploy-documents.ts'
 import { RehearseError } from './rehearse-error.ts'
 
 /** What a deployment file says about how the platform runs the service; each field only when the file sets it. */
@@ -11,6 +11,10 @@ export interface DeploySettings {
   readonly readyPath?: string | null
   readonly healthPath?: string | null
   readonly gracePeriodSeconds?: number
+  /** The readiness probe's period (Kubernetes periodSeconds). */
+  readonly probeIntervalSeconds?: number
+  /** Environment the platform gives the container (Kubernetes: the container's literal env values). */
+  readonly env?: ReadonlyMap<string, string>
 }
 
 /** `[cerebrium.runtime.custom]` port, readycheck_endpoint, healthcheck_endpoint; `[cerebrium.scaling]` response_grace_period. */
@@ -57,6 +61,8 @@ export function readKubernetesSettings(file: string): DeploySettings {
     ...optional('port', port(file, { key: `${containerKey}.ports[0].containerPort`, value: firstPort })),
     readyPath: probePath('readinessProbe'),
     healthPath: probePath('livenessProbe'),
+    ...optional('probeIntervalSeconds', positiveSeconds(file, { key: `${containerKey}.readinessProbe.periodSeconds`, value: dig(container, ['readinessProbe', 'periodSeconds']) })),
+    env: containerEnv(parsed.manifests),
     // Kubernetes' default when the pod spec leaves it out.
     gracePeriodSeconds: seconds(file, { key: 'spec.template.spec.terminationGracePeriodSeconds', value: dig(deployment, [...podKeys, 'terminationGracePeriodSeconds']) }) ?? 30,
   }
@@ -103,4 +109,10 @@ function seconds(file: string, entry: Entry): number | undefined {
   if (entry.value === undefined) return undefined
   if (typeof entry.value !== 'number' || !Number.isFinite(entry.value) || entry.value < 0) throw invalid(file, entry, 'a number of seconds, 0 or more')
   return entry.value
+}
+
+function positiveSeconds(file: string, entry: Entry): number | undefined {
+  const value = seconds(file, entry)
+  if (value === 0) throw invalid(file, entry, 'a number of seconds above 0')
+  return value
 }

@@ -28,10 +28,10 @@ export interface InstanceProcess {
 
 const tailLines = 20
 
-export function startInstance(name: string, command: readonly string[], port: number, clock: Clock): InstanceProcess {
+export function startInstance(name: string, command: readonly string[], port: number, env: Readonly<Record<string, string>>, clock: Clock): InstanceProcess {
   // Its own process group, so the final SIGKILL also reaches what the command started (npm, a shell, workers).
   const child: ChildProcess = spawn(command[0]!, command.slice(1), {
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })

@@ -45,6 +45,7 @@ export interface RehearsalReport {
     readonly request: string
     readonly sse: string | null
     readonly sources: readonly string[]
+    readonly env: Readonly<Record<string, string>>
   }
   readonly requests: Totals & { readonly answeredAfterRetry: number }
   readonly streams: (Totals & { readonly events: number }) | null
@@ -128,6 +129,7 @@ export function buildReport({ options, tally, instances, termination, timeline, 
       request: `${options.request.method} ${options.request.path}`,
       sse: options.sse ? `GET ${options.sse.path} x${options.sse.streams}` : null,
       sources: options.sources,
+      env: options.env,
     },
     requests: { ...tally.requests, answeredAfterRetry: tally.retriedAnswered },
     streams: options.sse ? { ...tally.streams } : null,

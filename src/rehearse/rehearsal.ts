@@ -97,7 +97,7 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
   }
 
   function launch(name: string, port: number): Launched {
-    const process = startInstance(name, options.command, port, clock)
+    const process = startInstance(name, options.command, port, options.env, clock)
     hooks.onInstance?.(process)
     const ready = pollProbe(name, 'ready', port, options.readyPath, options.probeIntervalMs, clock, timeline)
     pollers.push(ready)

@@ -42,6 +42,8 @@ export interface RehearseOptions {
   readonly request: LoadRequest
   readonly sse: SseLoad | null
   readonly json: boolean
+  /** Set in each instance's environment over the inherited one: what the deployment file gives the container. */
+  readonly env: Readonly<Record<string, string>>
   /** Deployment files read, and which settings came from them. */
   readonly sources: readonly string[]
 }
@@ -53,13 +55,13 @@ stops one the way the platform does, and reports what the clients saw.
 
   --platform cerebrium|kubernetes  termination order (default: kubernetes with --kubernetes, else cerebrium)
   --cerebrium FILE       read port, readycheck/healthcheck endpoints, response_grace_period (default: ./cerebrium.toml if present)
-  --kubernetes FILE      read them from a Deployment manifest instead
+  --kubernetes FILE      read them from a Deployment manifest instead (and its container's env values and probe period)
   --port N               port of the instance that is stopped (default: the file's, else a free port; 0: a free port)
   --ready-path PATH      readiness check polled before routing ('' for a TCP check; default: the file's, else TCP)
   --health-path PATH     liveness check watched during the drain ('' for none; default: the file's, else none)
   --grace-period T       SIGTERM to SIGKILL (bare number: seconds; default: the file's, else 30s)
   --endpoint-lag T       kubernetes: SIGTERM to endpoint removal (default 1000ms)
-  --probe-interval T     readiness and liveness poll period once ready (default 1000ms)
+  --probe-interval T     readiness and liveness poll period once ready (default: the manifest's periodSeconds, else 1000ms)
   --startup-timeout T    longest wait for each instance's first ready answer (default 60s)
   --concurrency N        concurrent clients (default 8)
   --duration T           how long the load runs at least (default 10s); it also covers the whole stop
@@ -149,7 +151,8 @@ export function parseRehearseOptions(args: readonly string[], cwd = '.'): Rehear
     gracePeriodMs:
       text('grace-period') !== undefined ? parseDuration('grace-period', text('grace-period')!, 's') : Math.round((settings?.gracePeriodSeconds ?? 30) * 1000),
     endpointLagMs: parseDuration('endpoint-lag', text('endpoint-lag') ?? '1000', 'ms'),
-    probeIntervalMs: parseDuration('probe-interval', text('probe-interval') ?? '1000', 'ms', 10),
+    probeIntervalMs:
+      text('probe-interval') !== undefined ? parseDuration('probe-interval', text('probe-interval')!, 'ms', 10) : Math.round((settings?.probeIntervalSeconds ?? 1) * 1000),
     startupTimeoutMs: parseDuration('startup-timeout', text('startup-timeout') ?? '60s', 'ms', 1),
     concurrency,
     durationMs,
@@ -163,6 +166,7 @@ export function parseRehearseOptions(args: readonly string[], cwd = '.'): Rehear
     }),
     sse,
     json: values['json'] === true,
+    env: Object.freeze(Object.fromEntries(settings?.env ?? [])),
     sources: settings ? [settings.file] : [],
   })
 }

@@ -11,6 +11,8 @@ export function formatReport(report: RehearsalReport): string {
   const order = report.platform === 'kubernetes' ? `kubernetes order (endpoint lag ${ms(s.endpointLagMs ?? 0)})` : 'cerebrium order'
   out.push(`lameduck rehearse: ${order}, grace period ${seconds(s.gracePeriodMs)}, ${s.concurrency} clients for ${seconds(s.durationMs)}, ${s.request}${s.sse ? ` + ${s.sse}` : ''}`)
   if (s.sources.length) out.push(`  read from   ${s.sources.join(', ')}`)
+  const env = Object.entries(s.env)
+  if (env.length) out.push(`  env         ${env.map(([k, v]) => `${k}=${v}`).join(' ')}`)
   out.push(`  checks      ready: ${s.readyPath ?? 'TCP connect'}, health: ${s.healthPath ?? 'none'}, every ${ms(s.probeIntervalMs)}`)
   out.push(`  instances   ${report.instances.map((i) => `${i.name} on port ${i.port} (${i.role}${i.readyAt !== null ? `, ready at ${ms(i.readyAt)}` : ''})`).join('; ')}`)
   out.push(`  requests    ${r.sent} sent, ${r.answered} answered, ${r.lost} lost${r.answeredAfterRetry ? ` (${r.answeredAfterRetry} answered after a refused connection was sent elsewhere)` : ''}`)
