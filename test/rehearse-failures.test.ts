@@ -23,14 +23,14 @@ describe.concurrent('lameduck rehearse names what broke', () => {
     const run = await runRehearse([
       'rehearse', '--platform', 'kubernetes', '--endpoint-lag', '800', '--ready-path', '/ready', '--grace-period', '1500ms', '--duration', '1500',
       // A probe period longer than the lag: the removal, not the readiness check, takes A out of rotation.
-      '--stop-after', '600', '--probe-interval', '2000', '--concurrency', '4', '--method', 'POST', '--path', '/hello', '--body', '{"work_ms":100}',
+      '--stop-after', '600', '--probe-interval', '2000', '--concurrency', '8', '--method', 'POST', '--path', '/hello', '--body', '{"work_ms":200}',
       '--json', '--', process.execPath, fixture('plain-fastify.ts'),
     ])
     expect(run.code, run.stderr).toBe(1)
     const report = run.report!
     // Fastify answers requests on open keep-alive connections 503 (without Retry-After) once close() has begun.
     const serverErrors = report.failures.find((f) => f.kind === 'server-error')
-    expect(serverErrors?.lost).toBeGreaterThan(0)
+    expect(serverErrors?.lost, JSON.stringify({ failures: report.failures, termination: report.termination })).toBeGreaterThan(0)
     expect(serverErrors?.byInstance).toEqual({ A: serverErrors?.count })
     expect(serverErrors!.firstAt).toBeGreaterThanOrEqual(report.termination.sigtermAt)
     expect(report.verdict.reasons[0]).toMatch(/^\d+ requests? lost: 5xx x\d+/)
@@ -82,22 +82,26 @@ describe('the router', () => {
     const server = createServer((_, response) => response.end('ok')).listen(0, '127.0.0.1')
     await once(server, 'listening')
     const openPort = (server.address() as { port: number }).port
-    const options = { request: { method: 'GET', path: '/', headers: {}, body: undefined }, sse: null, timeoutMs: 2000, connectionsPerInstance: 1 }
+    const options = { request: { method: 'GET', path: '/', headers: {}, body: undefined }, sse: null, timeoutMs: 2000, connectionsPerInstance: 1, retryRefused: true }
     const both = new Router([{ name: 'A', port: closedPort, isReady: () => true }, { name: 'B', port: openPort, isReady: () => true }], options)
     const alone = new Router([{ name: 'A', port: closedPort, isReady: () => true }], options)
+    const noRetry = new Router([{ name: 'A', port: closedPort, isReady: () => true }, { name: 'B', port: openPort, isReady: () => true }], { ...options, retryRefused: false })
     const tally = new LoadTally()
     try {
       // The rotation starts at A, and the retry on B moves it back to A: every request meets the refusing instance first.
       for (let i = 0; i < 6; i++) tally.add('request', await both.send('request'), i)
       for (let i = 0; i < 3; i++) tally.add('request', await alone.send('request'), i)
+      // --retry-refused off, as a bare Kubernetes Service: A's refusals reach the client, B's answers alternate with them.
+      for (let i = 0; i < 4; i++) tally.add('request', await noRetry.send('request'), i)
     } finally {
       await both.close()
       await alone.close()
+      await noRetry.close()
       server.close()
     }
-    expect(tally.failures.get('refused')).toMatchObject({ count: 9, byInstance: { A: 9 } })
+    expect(tally.failures.get('refused')).toMatchObject({ count: 11, byInstance: { A: 11 } })
     expect(tally.retriedAnswered).toBe(6)
-    expect(tally.requests).toEqual({ sent: 9, answered: 6, lost: 3 })
-    expect(tally.lost).toEqual(new Map([['refused', 3]]))
+    expect(tally.requests).toEqual({ sent: 13, answered: 8, lost: 5 })
+    expect(tally.lost).toEqual(new Map([['refused', 5]]))
   })
 })

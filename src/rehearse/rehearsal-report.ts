@@ -42,6 +42,7 @@ export interface RehearsalReport {
     readonly durationMs: number
     readonly stopAfterMs: number
     readonly timeoutMs: number
+    readonly retryRefused: boolean
     readonly request: string
     readonly sse: string | null
     readonly sources: readonly string[]
@@ -126,6 +127,7 @@ export function buildReport({ options, tally, instances, termination, timeline, 
       durationMs: options.durationMs,
       stopAfterMs: options.stopAfterMs,
       timeoutMs: options.timeoutMs,
+      retryRefused: options.retryRefused,
       request: `${options.request.method} ${options.request.path}`,
       sse: options.sse ? `GET ${options.sse.path} x${options.sse.streams}` : null,
       sources: options.sources,

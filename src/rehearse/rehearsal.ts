@@ -55,7 +55,7 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
 
     router = new Router(
       instances.map((i) => ({ name: i.process.name, port: i.process.port, isReady: () => i.ready.state() === 'ready' })),
-      { request: options.request, sse: options.sse, timeoutMs: options.timeoutMs, connectionsPerInstance: options.concurrency },
+      { request: options.request, sse: options.sse, timeoutMs: options.timeoutMs, connectionsPerInstance: options.concurrency, retryRefused: options.retryRefused },
     )
     const loadStart = clock()
     phase = 'load'

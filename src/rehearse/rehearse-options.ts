@@ -39,6 +39,7 @@ export interface RehearseOptions {
   readonly durationMs: number
   readonly stopAfterMs: number
   readonly timeoutMs: number
+  readonly retryRefused: boolean
   readonly request: LoadRequest
   readonly sse: SseLoad | null
   readonly json: boolean
@@ -67,6 +68,8 @@ stops one the way the platform does, and reports what the clients saw.
   --duration T           how long the load runs at least (default 10s); it also covers the whole stop
   --stop-after T         load time before the termination starts (default: a third of --duration)
   --timeout T            per-request timeout (default 30s)
+  --retry-refused on|off send a request refused before accept to another ready instance, as gateways do (default on;
+                         off: as a bare Kubernetes Service, the client gets the refusal)
   --method M --path P --body B --header 'name: value'   the request the load sends (default GET /)
   --sse PATH             also hold Server-Sent Events streams open on PATH
   --sse-streams N        how many of the concurrent clients hold streams (default 1 with --sse)
@@ -100,6 +103,7 @@ export function parseRehearseOptions(args: readonly string[], cwd = '.'): Rehear
         duration: { type: 'string' },
         'stop-after': { type: 'string' },
         timeout: { type: 'string' },
+        'retry-refused': { type: 'string' },
         method: { type: 'string' },
         path: { type: 'string' },
         body: { type: 'string' },
@@ -158,6 +162,7 @@ export function parseRehearseOptions(args: readonly string[], cwd = '.'): Rehear
     durationMs,
     stopAfterMs: text('stop-after') !== undefined ? parseDuration('stop-after', text('stop-after')!, 'ms') : Math.round(durationMs / 3),
     timeoutMs: parseDuration('timeout', text('timeout') ?? '30s', 'ms', 1),
+    retryRefused: onOff('retry-refused', text('retry-refused') ?? 'on'),
     request: Object.freeze({
       method,
       path: path('path', '/') ?? '/',
@@ -169,6 +174,11 @@ export function parseRehearseOptions(args: readonly string[], cwd = '.'): Rehear
     env: Object.freeze(Object.fromEntries(settings?.env ?? [])),
     sources: settings ? [settings.file] : [],
   })
+}
+
+function onOff(flag: string, value: string): boolean {
+  if (value !== 'on' && value !== 'off') throw new RehearseError(`--${flag} must be on or off; received ${JSON.stringify(value)}`)
+  return value === 'on'
 }
 
 function headers(lines: readonly string[], hasBody: boolean): Record<string, string> {

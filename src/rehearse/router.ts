@@ -37,6 +37,8 @@ export interface RouterOptions {
   readonly sse: SseLoad | null
   readonly timeoutMs: number
   readonly connectionsPerInstance: number
+  /** Send a request refused before accept to another ready instance (gateways do; a bare Kubernetes Service does not). */
+  readonly retryRefused: boolean
 }
 
 interface Upstream {
@@ -97,7 +99,7 @@ export class Router {
       upstream.inFlight++
       const attempt = await (kind === 'stream' ? this.#stream(upstream, end) : this.#request(upstream)).finally(() => upstream.inFlight--)
       attempts.push(attempt)
-      if (attempt.failure === null || !isRetryable(attempt.failure)) return { attempts, final: attempt }
+      if (attempt.failure === null || !this.#options.retryRefused || !isRetryable(attempt.failure)) return { attempts, final: attempt }
     }
   }
 
