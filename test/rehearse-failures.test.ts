@@ -68,6 +68,7 @@ describe.concurrent('lameduck rehearse names what broke', () => {
     expect(report.streams?.lost).toBe(4)
     expect(report.requests.answered).toBe(report.requests.sent - 14)
     expect(report.streams!.answered).toBeGreaterThan(0)
+    expect(report.streams!.endedBy).toEqual({ done: report.streams!.answered })
     // A proper stream carries 3 token events and done: the event count adds up.
     expect(report.streams!.events).toBeGreaterThanOrEqual(report.streams!.answered * 4 + 2 * 1 + 2 * 2)
     // The fixture itself drains properly: the verdict is about the failures only.

@@ -21,7 +21,8 @@ export interface Totals {
 /** The running counts of the load: totals, and every failed attempt by kind. */
 export class LoadTally {
   readonly requests: Totals = { sent: 0, answered: 0, lost: 0 }
-  readonly streams: Totals & { events: number } = { sent: 0, answered: 0, lost: 0, events: 0 }
+  /** `endedBy`: proper ends by the name of the end event (`done`, or `reconnect` at a drain). */
+  readonly streams: Totals & { events: number; endedBy: Record<string, number> } = { sent: 0, answered: 0, lost: 0, events: 0, endedBy: {} }
   /** Attempts that failed, by kind, retried ones included. */
   readonly failures = new Map<FailureKind, FailureCount>()
   /** Final outcomes that failed, by kind. */
@@ -45,6 +46,7 @@ export class LoadTally {
     }
     if (sent.final.failure === null) {
       totals.answered++
+      if (kind === 'stream' && sent.final.lastEvent) this.streams.endedBy[sent.final.lastEvent] = (this.streams.endedBy[sent.final.lastEvent] ?? 0) + 1
       if (sent.attempts.length > 1) this.retriedAnswered++
     } else {
       totals.lost++

@@ -49,7 +49,7 @@ export interface RehearsalReport {
     readonly env: Readonly<Record<string, string>>
   }
   readonly requests: Totals & { readonly answeredAfterRetry: number }
-  readonly streams: (Totals & { readonly events: number }) | null
+  readonly streams: (Totals & { readonly events: number; readonly endedBy: Readonly<Record<string, number>> }) | null
   readonly failures: readonly FailureLine[]
   readonly instances: readonly InstanceLine[]
   readonly termination: Termination & { readonly sigtermToExitMs: number; readonly killedBySigkill: boolean }
@@ -134,7 +134,7 @@ export function buildReport({ options, tally, instances, termination, timeline, 
       env: options.env,
     },
     requests: { ...tally.requests, answeredAfterRetry: tally.retriedAnswered },
-    streams: options.sse ? { ...tally.streams } : null,
+    streams: options.sse ? { ...tally.streams, endedBy: { ...tally.streams.endedBy } } : null,
     failures,
     instances,
     termination: {

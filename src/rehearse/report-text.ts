@@ -18,13 +18,14 @@ export function formatReport(report: RehearsalReport): string {
   out.push(`  requests    ${r.sent} sent, ${r.answered} answered, ${r.lost} lost${r.answeredAfterRetry ? ` (${r.answeredAfterRetry} answered after a refused connection was sent elsewhere)` : ''}`)
   if (report.streams) {
     const st = report.streams
-    out.push(`  streams     ${st.sent} opened, ${st.answered} ended properly, ${st.lost} lost, ${st.events} events`)
+    const endings = Object.entries(st.endedBy).map(([name, n]) => `${n} by ${name}`).join(', ')
+    out.push(`  streams     ${st.sent} opened, ${st.answered} ended properly${endings ? ` (${endings})` : ''}, ${st.lost} lost, ${st.events} events`)
   }
   if (report.failures.length === 0) out.push('  failures    none')
   const width = Math.max(0, ...report.failures.map((f) => f.label.length))
   report.failures.forEach((f, index) => {
     const where = Object.entries(f.byInstance).map(([name, n]) => `${name} ${n}`).join(', ')
-    const lost = f.retryable ? `, ${f.lost} lost after retry` : ''
+    const lost = f.retryable ? (s.retryRefused ? `, ${f.lost} lost after retry` : ', not retried (--retry-refused off)') : ''
     out.push(`  ${index === 0 ? 'failures   ' : '           '} ${f.label.padEnd(width)} ${String(f.count).padStart(5)}  (${where}${lost}; first at ${sinceTerm(f.firstAt)}: ${f.firstDetail})`)
   })
 

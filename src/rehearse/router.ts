@@ -22,6 +22,8 @@ export interface Attempt {
   readonly detail: string
   /** Server-Sent Events received, for a stream. */
   readonly events?: number
+  /** For a stream: the name of its last event. */
+  readonly lastEvent?: string
   /** A stream still open when the load ended, closed by the rehearsal itself: neither answered nor lost. */
   readonly closedAtEnd?: boolean
 }
@@ -175,7 +177,7 @@ export class Router {
       }
       const outcome = await readEventStream(response.body, sse!.endEvents)
       if (end?.aborted) return { instance, failure: null, detail: `closed at the end after ${outcome.events} events`, events: outcome.events, closedAtEnd: true }
-      return { instance, failure: outcome.failure, detail: outcome.detail, events: outcome.events }
+      return { instance, failure: outcome.failure, detail: outcome.detail, events: outcome.events, ...(outcome.lastEvent ? { lastEvent: outcome.lastEvent } : {}) }
     } catch (error) {
       if (end?.aborted) return { instance, failure: null, detail: 'closed at the end', events: 0, closedAtEnd: true }
       return { instance, failure: classifyError(error), detail: (error as { code?: string }).code ?? String(error), events: 0 }
