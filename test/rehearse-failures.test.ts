@@ -38,11 +38,14 @@ describe.concurrent('lameduck rehearse names what broke', () => {
 
   it('each kind of failure produced on purpose is counted exactly, on the instance that produced it', async () => {
     // Each instance fails its first requests and streams this way, then answers normally (test/fixtures/rehearse-faults.ts).
-    const env = { FAULTS: 'reset,close,500,503,503-retry,404,hang', STREAM_FAULTS: 'cut,unterminated' }
+    // The hangs come first: the two request clients wait out both timeouts side by side, and every fault is
+    // behind them long before A is stopped, however slow the machine. Each instance gets every other request
+    // of each kind (one rotation per kind), so each instance sees its whole plan.
+    const env = { FAULTS: 'hang,reset,close,500,503,503-retry,404', STREAM_FAULTS: 'cut,unterminated' }
     const run = await runRehearse(
       [
-        'rehearse', '--ready-path', '/ready', '--grace-period', '3', '--duration', '3500', '--stop-after', '3000', '--timeout', '1000',
-        '--concurrency', '2', '--sse', '/events', '--sse-streams', '1', '--probe-interval', '100', '--json', '--', process.execPath, fixture('rehearse-faults.ts'),
+        'rehearse', '--ready-path', '/ready', '--grace-period', '3', '--duration', '4500', '--stop-after', '4000', '--timeout', '1500',
+        '--concurrency', '3', '--sse', '/events', '--sse-streams', '1', '--probe-interval', '100', '--json', '--', process.execPath, fixture('rehearse-faults.ts'),
       ],
       env,
     )

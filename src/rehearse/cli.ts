@@ -19,11 +19,14 @@ if (verb !== 'rehearse') {
 }
 
 const started: InstanceProcess[] = []
-// Ctrl-C: nothing the rehearsal started may outlive it.
-process.once('SIGINT', () => {
-  for (const instance of started) instance.kill()
-  process.exit(130)
-})
+// Ctrl-C, or a CI job's timeout: the instances run in their own process groups, so nothing the rehearsal
+// started may outlive it unless it is killed here.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  process.once(signal, () => {
+    for (const instance of started) instance.kill()
+    process.exit(code)
+  })
+}
 
 const status = statusWriter(process.stderr)
 try {
