@@ -202,7 +202,7 @@ describe('drain over real sockets', () => {
     await waitUntil(() => app.lameduck.readiness().activeRequests === 1)
     const atCapacity = await request(`${origin}/ready`)
     expect(atCapacity.statusCode).toBe(503)
-    expect(await atCapacity.body.json()).toEqual({ status: 'at_capacity', active_requests: 1, max_concurrency: 1 })
+    expect(await atCapacity.body.json()).toEqual({ status: 'at_capacity', active_requests: 1, max_concurrency: 1, open_streams: 0, open_sessions: 0 })
     await (await slow).body.text()
     expect((await request(`${origin}/ready`)).statusCode).toBe(200)
     app.lameduck.shutdown('SIGTERM')
@@ -240,6 +240,17 @@ describe('drain over real sockets', () => {
     expect(exits).toEqual([0])
   })
 
+  it('counts an open Server-Sent Events stream as a request and says so on /ready (open_streams)', async () => {
+    const { app, port, origin } = await setup({ maxConcurrency: 2 })
+    const raw = await rawConnect(port)
+    raw.write(get('/stream'))
+    await waitUntil(() => raw.received.includes('data: tick'))
+    const ready = await request(`${origin}/ready`)
+    expect(await ready.body.json()).toEqual({ status: 'ready', active_requests: 1, max_concurrency: 2, open_streams: 1, open_sessions: 0 })
+    raw.socket.destroy()
+    await waitUntil(() => app.lameduck.readiness().activeRequests === 0)
+  })
+
   it('14. ends a long-lived streaming response at the drain deadline', async () => {
     const { app, port, exits } = await setup({ drainTimeoutMs: 200 })
     const raw = await rawConnect(port)
@@ -257,7 +268,7 @@ describe('drain over real sockets', () => {
     for (let i = 0; i < 3; i++) {
       const ready = await request(`${origin}/ready`)
       expect(ready.statusCode).toBe(200)
-      expect(await ready.body.json()).toEqual({ status: 'ready', active_requests: 0, max_concurrency: 1 })
+      expect(await ready.body.json()).toEqual({ status: 'ready', active_requests: 0, max_concurrency: 1, open_streams: 0, open_sessions: 0 })
     }
     expect(app.lameduck.actor.getSnapshot().context.requests.completed).toBe(0)
   })

@@ -201,7 +201,7 @@ describe('every listener', () => {
     dns.lookup = patched
     cleanups.push(() => (dns.lookup = lookup))
     const { app, port, exits } = await start({}, {}, 'localhost')
-    expect(app.addresses().map((a) => a.address).sort()).toEqual(['127.0.0.1', '::1'])
+    expect(app.addresses().map((a) => (typeof a === 'string' ? a : a.address)).sort()).toEqual(['127.0.0.1', '::1'])
     // On the secondary server: an idle keep-alive socket, a silent connection and work in flight.
     const v6 = `http://[::1]:${port}`
     const agent = new Agent({ keepAliveTimeout: 60_000 })
@@ -293,6 +293,19 @@ describe('HTTP/1.1 sockets', () => {
     }
   })
 
+  it('a connection accepted just before the drain, its first request a moment later: answered 503 Connection: close, not met by a FIN', async () => {
+    const { app, port } = await start()
+    const raw = await rawConnect(port)
+    app.lameduck.shutdown('SIGTERM')
+    await sleep(30)
+    raw.write(get('/work'))
+    const [response] = await raw.responses(1)
+    await raw.closed
+    expect(response).toMatchObject({ status: 503, headers: { connection: 'close', 'retry-after': '1' } })
+    expect(raw.error).toBeNull()
+    await app.lameduck.finished()
+  })
+
   it('a slow body during the drain still gets the server\'s own requestTimeout (408), not the drain deadline', async () => {
     const { app, port, exits } = await start(
       // Node enforces requestTimeout only with headersTimeout at or below it (the service's limits are so).
@@ -327,8 +340,8 @@ describe('upgraded connections (@fastify/websocket)', () => {
     await once(client, 'open')
     client.send('hi')
     await once(client, 'message')
-    expect(app.lameduck.readiness().activeRequests).toBe(0)
-    expect(app.lameduck.actor.getSnapshot().context.sessions.inFlight).toBe(1)
+    const ready = await request(`http://127.0.0.1:${port}/ready`)
+    expect(await ready.body.json()).toMatchObject({ status: 'ready', active_requests: 0, open_sessions: 1 })
     const closed = once(client, 'close') as Promise<[number, Buffer]>
     const started = Date.now()
     app.lameduck.shutdown('SIGTERM')
@@ -339,5 +352,39 @@ describe('upgraded connections (@fastify/websocket)', () => {
     expect(Date.now() - started).toBeLessThan(2_000)
     expect(exits).toEqual([0])
     expect(app.lameduck.actor.getSnapshot().context.sessions.completed).toBe(1)
+  })
+
+  it('twenty sessions: close frames spread over spreadMs; one that never answers its close frame is cut after closeTimeoutMs', async () => {
+    const { default: websocket } = await import('@fastify/websocket')
+    const { WebSocket } = await import('ws')
+    const { app, port, exits } = await start({}, { websocketGoodbye: { spreadMs: 500, closeTimeoutMs: 300 } }, '127.0.0.1', async (instance) => {
+      await instance.register(websocket)
+      instance.get('/ws', { websocket: true }, () => {})
+    })
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`)
+        await once(ws, 'open')
+        return ws
+      }),
+    )
+    // A client that completes the upgrade, then ignores every frame.
+    const mute = await rawConnect(port)
+    mute.write('GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    await waitUntil(() => mute.received.startsWith('HTTP/1.1 101'))
+    await waitUntil(() => app.lameduck.readiness().openSessions === 21)
+    const started = Date.now()
+    const closes = clients.map((ws) => (once(ws, 'close') as Promise<[number]>).then(([code]) => ({ code, at: Date.now() - started })))
+    app.lameduck.shutdown('SIGTERM')
+    const seen = await Promise.all(closes)
+    expect(new Set(seen.map((c) => c.code))).toEqual(new Set([1012]))
+    const times = seen.map((c) => c.at).sort((a, b) => a - b)
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(250)
+    await mute.closed
+    await app.lameduck.finished()
+    // Its close frame went out within the 500 ms spread; cut 300 ms later.
+    expect(Date.now() - started).toBeLessThan(2_000)
+    expect(exits).toEqual([0])
+    expect(app.lameduck.actor.getSnapshot().context.sessions.completed).toBe(21)
   })
 })

@@ -1,13 +1,12 @@
+import { dig, type Table } from '../config/deploy-documents.ts'
 import type { DeployProblem } from './deploy-problem.ts'
 import { probeProblems } from './probe-rules.ts'
 import type { ServiceFacts } from './service-facts.ts'
 
-type Table = Record<string, unknown>
-
 /** cerebrium.toml against the service the Dockerfile runs. */
 export function cerebriumRules(file: string, toml: Table, service: ServiceFacts, dockerfileName: string): DeployProblem[] {
   const problems: DeployProblem[] = []
-  const at = (path: string): unknown => path.split('.').reduce<unknown>((node, key) => (isTable(node) ? node[key] : undefined), toml)
+  const at = (path: string): unknown => dig(toml, path.split('.'))
   const { config } = service
 
   const name = at('cerebrium.deployment.name')
@@ -54,8 +53,4 @@ export function cerebriumRules(file: string, toml: Table, service: ServiceFacts,
     })),
   )
   return problems
-}
-
-export function isTable(value: unknown): value is Table {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

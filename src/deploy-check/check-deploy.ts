@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { relative, resolve } from 'node:path'
-import { parse as parseToml } from 'smol-toml'
-import { parseAllDocuments } from 'yaml'
-import { cerebriumRules, isTable } from './cerebrium-rules.ts'
+import { containerEnv, dig, firstLine, parseCerebriumToml, parseManifests } from '../config/deploy-documents.ts'
+import { cerebriumRules } from './cerebrium-rules.ts'
 import type { DeployProblem } from './deploy-problem.ts'
 import { type DockerfileFacts, readDockerfile } from './dockerfile-facts.ts'
 import { dockerfileRules } from './dockerfile-rules.ts'
-import { containerEnv, containerPath, kubernetesRules } from './kubernetes-rules.ts'
+import { containerPath, kubernetesRules } from './kubernetes-rules.ts'
 import { envProblems, type ServiceFacts, serviceFacts } from './service-facts.ts'
 
 export interface DeployFiles {
@@ -39,13 +38,13 @@ export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
   if (tomlText !== undefined) {
     checked.push(tomlFile)
     try {
-      toml = parseToml(tomlText)
+      toml = parseCerebriumToml(tomlText)
     } catch (error) {
       problems.push({ file: tomlFile, key: '(syntax)', value: firstLine(error), expected: 'valid TOML' })
     }
   }
 
-  const dockerfilePath = ['cerebrium', 'runtime', 'custom', 'dockerfile_path'].reduce<unknown>((node, key) => (isTable(node) ? node[key] : undefined), toml)
+  const dockerfilePath = dig(toml, ['cerebrium', 'runtime', 'custom', 'dockerfile_path'])
   const dockerfileFile = name(files.dockerfile ?? (typeof dockerfilePath === 'string' ? dockerfilePath : 'Dockerfile'))
   const dockerfileText = await readText(files.dir, dockerfileFile, problems)
   if (dockerfileText === undefined && dockerfilePath !== undefined && files.dockerfile === undefined) {
@@ -69,12 +68,11 @@ export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
     const k8sText = await readText(files.dir, k8sFile, problems)
     if (k8sText !== undefined) {
       checked.push(k8sFile)
-      const documents = parseAllDocuments(k8sText)
-      const errors = (Array.isArray(documents) ? documents : [documents]).flatMap((d) => d.errors)
-      if (errors.length > 0) {
-        for (const error of errors) problems.push({ file: k8sFile, key: '(syntax)', value: firstLine(error), expected: 'valid YAML' })
+      const parsed = parseManifests(k8sText)
+      if (!parsed.ok) {
+        for (const error of parsed.errors) problems.push({ file: k8sFile, key: '(syntax)', value: error, expected: 'valid YAML' })
       } else {
-        const manifests = (documents as { toJS(): unknown }[]).map((d) => d.toJS())
+        const manifests = parsed.manifests
         // The container runs the image: its env overrides the Dockerfile's ENV.
         const env = new Map([...(dockerfile?.final?.env ?? []), ...containerEnv(manifests)])
         const bad = envProblems(env)
@@ -94,8 +92,4 @@ async function readText(dir: string, file: string, problems: DeployProblem[]): P
     problems.push({ file, key: '(file)', value: code, expected: 'a readable file' })
     return undefined
   }
-}
-
-function firstLine(error: unknown): string {
-  return String(error instanceof Error ? error.message : error).split('\n')[0] ?? ''
 }

@@ -1,17 +1,15 @@
-import { isTable } from './cerebrium-rules.ts'
+import { dig, findDeployment, isTable, type Table } from '../config/deploy-documents.ts'
 import type { DeployProblem } from './deploy-problem.ts'
 import { anyAddress, hostExpectation } from './dockerfile-rules.ts'
 import { probeProblems } from './probe-rules.ts'
 import type { ServiceFacts } from './service-facts.ts'
-
-type Table = Record<string, unknown>
 
 /** The container the check reads: the Deployment's first. */
 export const containerPath = 'spec.template.spec.containers[0]'
 
 /** The Deployment and Service manifests against the service their container runs. */
 export function kubernetesRules(file: string, manifests: readonly unknown[], service: ServiceFacts): DeployProblem[] {
-  const deployment = manifests.find((m) => isTable(m) && m['kind'] === 'Deployment') as Table | undefined
+  const deployment = findDeployment(manifests)
   if (!deployment) return [{ file, key: 'kind', value: undefined, expected: 'a Deployment manifest' }]
   const podSpec = dig(deployment, ['spec', 'template', 'spec'])
   const container = (isTable(podSpec) && Array.isArray(podSpec['containers']) ? podSpec['containers'][0] : undefined) as Table | undefined
@@ -84,23 +82,7 @@ export function kubernetesRules(file: string, manifests: readonly unknown[], ser
   return problems
 }
 
-/** The container's literal env values; `valueFrom` entries cannot be known here and are left out. */
-export function containerEnv(manifests: readonly unknown[]): Map<string, string> {
-  const deployment = manifests.find((m) => isTable(m) && m['kind'] === 'Deployment')
-  const containers = dig(deployment, ['spec', 'template', 'spec', 'containers'])
-  const env = Array.isArray(containers) && isTable(containers[0]) ? containers[0]['env'] : undefined
-  const result = new Map<string, string>()
-  for (const entry of Array.isArray(env) ? env : []) {
-    if (isTable(entry) && typeof entry['name'] === 'string' && entry['value'] !== undefined) result.set(entry['name'], String(entry['value']))
-  }
-  return result
-}
-
 function envValue(container: Table, name: string): unknown {
   const env = Array.isArray(container['env']) ? container['env'] : []
   return (env.find((e) => isTable(e) && e['name'] === name) as Table | undefined)?.['value']
-}
-
-function dig(node: unknown, keys: readonly string[]): unknown {
-  return keys.reduce<unknown>((at, key) => (isTable(at) ? at[key] : undefined), node)
 }

@@ -18,16 +18,23 @@ export interface DrainNotice {
 export function processDrainNotice(snapshot$: Observable<LifecycleSnapshot>): DrainNotice {
   const drain = new AbortController()
   const notice = new AbortController()
+  const abortDrain = () => {
+    if (!drain.signal.aborted) drain.abort(new LameduckError('LAMEDUCK_DRAINING', 'the service is draining: finish or hand over, take no new work'))
+  }
+  const abortNotice = () => {
+    if (!notice.signal.aborted) notice.abort(new LameduckError('LAMEDUCK_DRAIN_NOTICE', 'the drain deadline is near: hand over now'))
+  }
   snapshot$.subscribe({
     next: (snapshot) => {
       const { timeline } = snapshot.context
       const over = snapshot.status !== 'active'
-      if ((over || timeline.drainStartedAt !== null) && !drain.signal.aborted) {
-        drain.abort(new LameduckError('LAMEDUCK_DRAINING', 'the service is draining: finish or hand over, take no new work'))
-      }
-      if ((over || timeline.noticeAt !== null) && !notice.signal.aborted) {
-        notice.abort(new LameduckError('LAMEDUCK_DRAIN_NOTICE', 'the drain deadline is near: hand over now'))
-      }
+      if (over || timeline.drainStartedAt !== null) abortDrain()
+      if (over || timeline.noticeAt !== null) abortNotice()
+    },
+    // Stopped from outside (fastify.close()): the actor completes without a last snapshot.
+    complete: () => {
+      abortDrain()
+      abortNotice()
     },
   })
   return { drainSignal: drain.signal, noticeSignal: notice.signal }

@@ -12,6 +12,7 @@ import { type ServerLimits, serverLimits } from './server-limits.ts'
 import { serviceFastifyOptions } from './service-options.ts'
 import { streamRoute } from './stream-route.ts'
 import { logCorrelation } from '../telemetry/log-correlation.ts'
+import { requestLogFields } from './request-log-fields.ts'
 
 
 /** The reference service: the seed's app, done right. `pluginOverrides` is for tests and benchmarks. */
@@ -22,7 +23,7 @@ export function buildService(
 ): FastifyInstance {
   const app = Fastify({
     // trace_id and span_id on the lines logged inside a request, when tracing is on.
-    logger: { level: config.logLevel, ...logCorrelation() },
+    logger: { level: config.logLevel, ...logCorrelation(), serializers: { req: requestLogFields } },
     ...serviceFastifyOptions({ ...serverLimits, ...limitOverrides }),
   })
 
@@ -56,6 +57,9 @@ export function buildService(
     app.register(import('../debug/live-view-plugin.ts').then((m) => ({ default: m.lifecycleLiveView })), { token: config.debugToken })
   }
   errorReplies(app)
+  // JSON only: Fastify also parses text/plain by default, and a string body then failed validation
+  // (400) instead of answering 415 as every other non-JSON type does.
+  app.removeContentTypeParser('text/plain')
   app.register(websocket, { options: { maxPayload: echoMaxMessageBytes } })
   app.register(async (routes) => {
     helloRoute(routes)

@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Clock } from './clock.ts'
+
+export interface InstanceExit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  /** Rehearsal time of the exit. */
+  readonly at: number
+}
+
+/** One running copy of the user's command, on its own PORT. */
+export interface InstanceProcess {
+  readonly name: string
+  readonly port: number
+  readonly pid: number | undefined
+  readonly exited: Promise<InstanceExit>
+  /** The exit, once it happened. */
+  exit(): InstanceExit | undefined
+  /** The last lines the command wrote (stdout and stderr), for error messages; after an exit, once its pipes are drained (200 ms at most). */
+  outputTail(): Promise<string>
+  /** SIGTERM to the command's own process, as a platform signals a container's main process. */
+  terminate(): void
+  /** SIGKILL to the command's whole process group, as a platform kills a container. */
+  kill(): void
+}
+
+const tailLines = 20
+
+export function startInstance(name: string, command: readonly string[], port: number, env: Readonly<Record<string, string>>, clock: Clock): InstanceProcess {
+  // Its own process group, so the final SIGKILL also reaches what the command started (npm, a shell, workers).
+  const child: ChildProcess = spawn(command[0]!, command.slice(1), {
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  const lines: string[] = []
+  const keep = (chunk: string) => {
+    lines.push(...chunk.split('\n').filter((l) => l.trim() !== ''))
+    if (lines.length > tailLines) lines.splice(0, lines.length - tailLines)
+  }
+  child.stdout!.setEncoding('utf8').on('data', keep)
+  child.stderr!.setEncoding('utf8').on('data', keep)
+  // 'exit' can come before the last output is read; a grandchild holding the pipes open must not hold us up long.
+  const drained = Promise.all([once(child.stdout!, 'close'), once(child.stderr!, 'close')]).catch(() => undefined)
+
+  let exit: InstanceExit | undefined
+  const exited = new Promise<InstanceExit>((resolve) => {
+    // 'error' is a command that could not be spawned (ENOENT, EACCES): an exit at once, with the reason in the output.
+    child.once('error', (error) => {
+      keep(`${error.message}\n`)
+      exit ??= { code: null, signal: null, at: clock() }
+      resolve(exit)
+    })
+    child.once('exit', (code, signal) => {
+      exit ??= { code, signal, at: clock() }
+      resolve(exit)
+    })
+  })
+
+  const running = () => exit === undefined && child.pid !== undefined
+  return {
+    name,
+    port,
+    pid: child.pid,
+    exited,
+    exit: () => exit,
+    outputTail: async () => {
+      if (exit) await Promise.race([drained, sleep(200)])
+      return lines.join('\n')
+    },
+    terminate: () => {
+      if (running()) child.kill('SIGTERM')
+    },
+    kill: () => {
+      if (child.pid === undefined) return
+      try {
+        process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // The group is already gone.
+      }
+    },
+  }
+}

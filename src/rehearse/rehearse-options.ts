@@ -1,0 +1,207 @@
+import { existsSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { type DeploySettings, readCerebriumSettings, readKubernetesSettings } from './deploy-settings.ts'
+import { parseCount, parseDuration } from './duration.ts'
+import { RehearseError } from './rehearse-error.ts'
+
+export const platforms = ['cerebrium', 'kubernetes'] as const
+export type Platform = (typeof platforms)[number]
+
+export interface LoadRequest {
+  readonly method: string
+  readonly path: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string | undefined
+}
+
+export interface SseLoad {
+  readonly path: string
+  /** Of the concurrency, how many workers hold SSE streams instead of sending requests. */
+  readonly streams: number
+  /** Event names that end a stream properly; a stream that ends after another event was cut short. */
+  readonly endEvents: readonly string[]
+}
+
+/** Everything a rehearsal needs, validated once and frozen. */
+export interface RehearseOptions {
+  readonly command: readonly string[]
+  readonly platform: Platform
+  /** Instance A's port (the deployed one); 0: a free port. Instance B always gets a free port. */
+  readonly port: number
+  /** `null`: TCP check, as a platform does when no readiness endpoint is configured. */
+  readonly readyPath: string | null
+  readonly healthPath: string | null
+  readonly gracePeriodMs: number
+  readonly endpointLagMs: number
+  readonly probeIntervalMs: number
+  readonly startupTimeoutMs: number
+  readonly concurrency: number
+  readonly durationMs: number
+  readonly stopAfterMs: number
+  readonly timeoutMs: number
+  readonly retryRefused: boolean
+  readonly request: LoadRequest
+  readonly sse: SseLoad | null
+  readonly json: boolean
+  /** Set in each instance's environment over the inherited one: what the deployment file gives the container. */
+  readonly env: Readonly<Record<string, string>>
+  /** Deployment files read, and which settings came from them. */
+  readonly sources: readonly string[]
+}
+
+export const usage = `usage: lameduck rehearse [options] -- <command that starts the service>
+
+Starts two instances of the command (each with its own PORT), routes a steady load to the ready ones,
+stops one the way the platform does, and reports what the clients saw.
+
+  --platform cerebrium|kubernetes  termination order (default: kubernetes with --kubernetes, else cerebrium)
+  --cerebrium FILE       read port, readycheck/healthcheck endpoints, response_grace_period (default: ./cerebrium.toml if present)
+  --kubernetes FILE      read them from a Deployment manifest instead (and its container's env values and probe period)
+  --port N               port of the instance that is stopped (default: the file's, else a free port; 0: a free port)
+  --ready-path PATH      readiness check polled before routing ('' for a TCP check; default: the file's, else TCP)
+  --health-path PATH     liveness check watched during the drain ('' for none; default: the file's, else none)
+  --grace-period T       SIGTERM to SIGKILL (bare number: seconds; default: the file's, else 30s)
+  --endpoint-lag T       kubernetes: SIGTERM to endpoint removal (default 1000ms)
+  --probe-interval T     readiness and liveness poll period once ready (default: the manifest's periodSeconds, else 1000ms)
+  --startup-timeout T    longest wait for each instance's first ready answer (default 60s)
+  --concurrency N        concurrent clients (default 8)
+  --duration T           how long the load runs at least (default 10s); it also covers the whole stop
+  --stop-after T         load time before the termination starts (default: a third of --duration)
+  --timeout T            per-request timeout (default 30s)
+  --retry-refused on|off send a request refused before accept to another ready instance, as gateways do (default on;
+                         off: as a bare Kubernetes Service, the client gets the refusal)
+  --method M --path P --body B --header 'name: value'   the request the load sends (default GET /)
+  --sse PATH             also hold Server-Sent Events streams open on PATH
+  --sse-streams N        how many of the concurrent clients hold streams (default 1 with --sse)
+  --sse-end NAMES        event names that end a stream properly, comma-separated (default done,reconnect)
+  --json                 print the report as JSON on stdout
+Bare time values are milliseconds unless noted; 500ms and 2s work everywhere.
+Exit status: 0 nothing lost and the stop ended within the grace period; 1 otherwise; 2 the rehearsal could not run.`
+
+/** Parses `rehearse`'s arguments (the verb already taken off), reading a deployment file when one is named or present. */
+export function parseRehearseOptions(args: readonly string[], cwd = '.'): RehearseOptions {
+  const split = args.indexOf('--')
+  const command = split === -1 ? [] : args.slice(split + 1)
+  let values: Record<string, string | boolean | string[] | undefined>
+  let positionals: string[]
+  try {
+    ;({ values, positionals } = parseArgs({
+      args: split === -1 ? [...args] : args.slice(0, split),
+      allowPositionals: true,
+      options: {
+        platform: { type: 'string' },
+        cerebrium: { type: 'string' },
+        kubernetes: { type: 'string' },
+        port: { type: 'string' },
+        'ready-path': { type: 'string' },
+        'health-path': { type: 'string' },
+        'grace-period': { type: 'string' },
+        'endpoint-lag': { type: 'string' },
+        'probe-interval': { type: 'string' },
+        'startup-timeout': { type: 'string' },
+        concurrency: { type: 'string' },
+        duration: { type: 'string' },
+        'stop-after': { type: 'string' },
+        timeout: { type: 'string' },
+        'retry-refused': { type: 'string' },
+        method: { type: 'string' },
+        path: { type: 'string' },
+        body: { type: 'string' },
+        header: { type: 'string', multiple: true },
+        sse: { type: 'string' },
+        'sse-streams': { type: 'string' },
+        'sse-end': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    }))
+  } catch (error) {
+    throw new RehearseError((error as Error).message)
+  }
+  if (positionals.length > 0) throw new RehearseError(`unexpected argument ${JSON.stringify(positionals[0])}: put the service's command after --`)
+  if (command.length === 0) throw new RehearseError('no command: put the command that starts the service after --, e.g. -- node server.js')
+  const text = (name: string) => values[name] as string | undefined
+
+  if (text('cerebrium') !== undefined && text('kubernetes') !== undefined) throw new RehearseError('--cerebrium and --kubernetes: give one deployment file, not both')
+  let settings: DeploySettings | undefined
+  if (text('kubernetes') !== undefined) settings = readKubernetesSettings(text('kubernetes')!)
+  else if (text('cerebrium') !== undefined) settings = readCerebriumSettings(text('cerebrium')!)
+  else if (existsSync(`${cwd}/cerebrium.toml`)) settings = readCerebriumSettings(`${cwd}/cerebrium.toml`)
+
+  const platformText = text('platform') ?? (text('kubernetes') !== undefined ? 'kubernetes' : 'cerebrium')
+  if (!(platforms as readonly string[]).includes(platformText)) {
+    throw new RehearseError(`--platform must be one of ${platforms.join(', ')}; received ${JSON.stringify(platformText)}`)
+  }
+
+  const path = (flag: string, fromFile: string | null | undefined): string | null => {
+    const value = text(flag)
+    if (value === undefined) return fromFile ?? null
+    if (value === '') return null
+    if (!value.startsWith('/')) throw new RehearseError(`--${flag} must be a path starting with "/" (or '' for none); received ${JSON.stringify(value)}`)
+    return value
+  }
+
+  const durationMs = parseDuration('duration', text('duration') ?? '10s', 'ms', 1)
+  const concurrency = parseCount('concurrency', text('concurrency') ?? '8', 1, 10_000)
+  const sse = sseLoad(text('sse'), text('sse-streams'), text('sse-end'), concurrency)
+  const method = (text('method') ?? 'GET').toUpperCase()
+  if (!/^[A-Z]+$/.test(method)) throw new RehearseError(`--method must be an HTTP method such as GET or POST; received ${JSON.stringify(text('method'))}`)
+
+  return Object.freeze({
+    command,
+    platform: platformText as Platform,
+    port: text('port') !== undefined ? parseCount('port', text('port')!, 0, 65_535) : (settings?.port ?? 0),
+    readyPath: path('ready-path', settings?.readyPath),
+    healthPath: path('health-path', settings?.healthPath),
+    gracePeriodMs:
+      text('grace-period') !== undefined ? parseDuration('grace-period', text('grace-period')!, 's') : Math.round((settings?.gracePeriodSeconds ?? 30) * 1000),
+    endpointLagMs: parseDuration('endpoint-lag', text('endpoint-lag') ?? '1000', 'ms'),
+    probeIntervalMs:
+      text('probe-interval') !== undefined ? parseDuration('probe-interval', text('probe-interval')!, 'ms', 10) : Math.round((settings?.probeIntervalSeconds ?? 1) * 1000),
+    startupTimeoutMs: parseDuration('startup-timeout', text('startup-timeout') ?? '60s', 'ms', 1),
+    concurrency,
+    durationMs,
+    stopAfterMs: text('stop-after') !== undefined ? parseDuration('stop-after', text('stop-after')!, 'ms') : Math.round(durationMs / 3),
+    timeoutMs: parseDuration('timeout', text('timeout') ?? '30s', 'ms', 1),
+    retryRefused: onOff('retry-refused', text('retry-refused') ?? 'on'),
+    request: Object.freeze({
+      method,
+      path: path('path', '/') ?? '/',
+      headers: Object.freeze(headers((values['header'] as string[] | undefined) ?? [], text('body') !== undefined)),
+      body: text('body'),
+    }),
+    sse,
+    json: values['json'] === true,
+    env: Object.freeze(Object.fromEntries(settings?.env ?? [])),
+    sources: settings ? [settings.file] : [],
+  })
+}
+
+function onOff(flag: string, value: string): boolean {
+  if (value !== 'on' && value !== 'off') throw new RehearseError(`--${flag} must be on or off; received ${JSON.stringify(value)}`)
+  return value === 'on'
+}
+
+function headers(lines: readonly string[], hasBody: boolean): Record<string, string> {
+  const result: Record<string, string> = {}
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    const name = line.slice(0, colon).trim().toLowerCase()
+    if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw new RehearseError(`--header must be "name: value"; received ${JSON.stringify(line)}`)
+    result[name] = line.slice(colon + 1).trim()
+  }
+  // A body without a type is almost always JSON for the services this is for; say so unless told otherwise.
+  if (hasBody && result['content-type'] === undefined) result['content-type'] = 'application/json'
+  return result
+}
+
+function sseLoad(path: string | undefined, streams: string | undefined, end: string | undefined, concurrency: number): SseLoad | null {
+  if (path === undefined) {
+    if (streams !== undefined || end !== undefined) throw new RehearseError('--sse-streams and --sse-end need --sse PATH')
+    return null
+  }
+  if (!path.startsWith('/')) throw new RehearseError(`--sse must be a path starting with "/"; received ${JSON.stringify(path)}`)
+  const count = streams === undefined ? 1 : parseCount('sse-streams', streams, 1, concurrency)
+  const endEvents = (end ?? 'done,reconnect').split(',').map((e) => e.trim()).filter((e) => e !== '')
+  if (endEvents.length === 0) throw new RehearseError(`--sse-end must name at least one event; received ${JSON.stringify(end)}`)
+  return Object.freeze({ path, streams: count, endEvents: Object.freeze(endEvents) })
+}

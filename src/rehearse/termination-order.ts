@@ -1,0 +1,70 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Clock } from './clock.ts'
+import type { InstanceExit, InstanceProcess } from './instance-process.ts'
+import type { Platform } from './rehearse-options.ts'
+import type { Router } from './router.ts'
+
+export interface Termination {
+  readonly platform: Platform
+  readonly instance: string
+  /** When the router stopped sending new requests to the instance. */
+  readonly removedAt: number
+  readonly sigtermAt: number
+  /** Requests and streams in flight on the instance when SIGTERM was sent. */
+  readonly inFlightAtSigterm: number
+  readonly sigkillAt: number | null
+  /** Requests and streams still in flight on the instance at SIGKILL. */
+  readonly inFlightAtSigkill: number | null
+  readonly exit: InstanceExit
+  readonly gracePeriodMs: number
+}
+
+export interface TerminationTimings {
+  readonly gracePeriodMs: number
+  readonly endpointLagMs: number
+}
+
+/**
+ * Stops the instance in the platform's order, then SIGKILL once the grace period after SIGTERM is over:
+ * - cerebrium: out of rotation first, then SIGTERM at once;
+ * - kubernetes: SIGTERM and the endpoint removal start together; the removal reaches the router `endpointLagMs` later.
+ * Either way the router also stops routing to an instance whose readiness check fails, as both platforms do.
+ */
+export async function terminate(
+  platform: Platform,
+  instance: InstanceProcess,
+  router: Router,
+  timings: TerminationTimings,
+  clock: Clock,
+): Promise<Termination> {
+  let removedAt: number
+  let sigtermAt: number
+  let removal: Promise<void> = Promise.resolve()
+  const inFlightAtSigterm = router.inFlight(instance.name)
+  if (platform === 'cerebrium') {
+    router.remove(instance.name)
+    removedAt = clock()
+    instance.terminate()
+    sigtermAt = clock()
+  } else {
+    instance.terminate()
+    sigtermAt = clock()
+    removedAt = sigtermAt + timings.endpointLagMs
+    removal = sleep(timings.endpointLagMs).then(() => router.remove(instance.name))
+  }
+
+  let sigkillAt: number | null = null
+  let inFlightAtSigkill: number | null = null
+  const cancel = new AbortController()
+  const graceOver = sleep(timings.gracePeriodMs, 'grace over' as const, { signal: cancel.signal }).catch(() => 'exited' as const)
+  if ((await Promise.race([instance.exited, graceOver])) === 'grace over') {
+    inFlightAtSigkill = router.inFlight(instance.name)
+    instance.kill()
+    sigkillAt = clock()
+  }
+  cancel.abort()
+  const exit = await instance.exited
+  // The platform's removal happens whether or not the process is still there.
+  await removal
+  return { platform, instance: instance.name, removedAt, sigtermAt, inFlightAtSigterm, sigkillAt, inFlightAtSigkill, exit, gracePeriodMs: timings.gracePeriodMs }
+}

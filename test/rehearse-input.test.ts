@@ -1,0 +1,92 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { parseRehearseOptions } from '../src/rehearse/rehearse-options.ts'
+import { fixture, runRehearse } from './support/rehearse-cli.ts'
+import { repoRoot } from './support/service-process.ts'
+
+const node = process.execPath
+const tempDir = () => mkdtempSync(join(tmpdir(), 'rehearse-input-'))
+const write = (name: string, text: string) => {
+  const dir = tempDir()
+  writeFileSync(join(dir, name), text)
+  return { dir, file: join(dir, name) }
+}
+
+describe.concurrent('lameduck rehearse refuses bad input with one clear line, exit 2', () => {
+  it('a command that exits at once', async () => {
+    const run = await runRehearse(['rehearse', '--ready-path', '/ready', '--', node, '-e', 'console.error("no model found"); process.exit(3)'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(/^lameduck rehearse: instance [AB]: the command exited with code 3 before GET \/ready succeeded \(PORT=\d+\)\nits last output:\n {2}no model found\n$/)
+    expect(run.stdout).toBe('')
+  })
+
+  it('a command that cannot be started', async () => {
+    const run = await runRehearse(['rehearse', '--', '/nonexistent/service'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(/instance [AB]: the command could not be started before a TCP connection to port \d+ succeeded \(PORT=\d+\)\nits last output:\n  spawn \/nonexistent\/service ENOENT/)
+  })
+
+  it('a port never opened (the command ignores PORT)', async () => {
+    const run = await runRehearse(['rehearse', '--startup-timeout', '1s', '--ready-path', '/ready', '--', node, '-e', 'setInterval(() => {}, 1000)'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(/instance [AB]: nothing accepted a connection on port \d+ within 1000 ms; does the command listen on \$PORT\?/)
+  })
+
+  it('a readiness path that answers 404, named in cerebrium.toml', async () => {
+    const { dir } = write('cerebrium.toml', '[cerebrium.runtime.custom]\nport = 8000\nreadycheck_endpoint = "/readyz"\n')
+    const run = await runRehearse(['rehearse', '--port', '0', '--', node, fixture('plain-fastify.ts')], {}, dir)
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(/instance [AB]: GET \/readyz answered 404, so it is not a readiness path the service serves; set --ready-path \(or readycheck_endpoint in cerebrium.toml\)/)
+  })
+
+  it('an unreadable, an invalid and a wrong cerebrium.toml', async () => {
+    const missing = await runRehearse(['rehearse', '--cerebrium', '/nonexistent/cerebrium.toml', '--', node, '-v'])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toBe('lameduck rehearse: cannot read /nonexistent/cerebrium.toml (ENOENT)\n')
+
+    const invalid = write('cerebrium.toml', '[cerebrium.runtime.custom\nport = 8000\n')
+    const bad = await runRehearse(['rehearse', '--', node, '-v'], {}, invalid.dir)
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/^lameduck rehearse: .*cerebrium\.toml is not valid TOML: /)
+
+    const wrong = write('cerebrium.toml', '[cerebrium.runtime.custom]\nport = "eighty"\n')
+    expect(() => parseRehearseOptions(['--', 'x'], wrong.dir)).toThrow(`${wrong.dir}/cerebrium.toml: cerebrium.runtime.custom.port must be an integer port from 1 to 65535; received "eighty"`)
+  })
+
+  it('bad flags name the flag and the value', async () => {
+    const run = await runRehearse(['rehearse', '--platform', 'aws', '--', node, '-v'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toBe('lameduck rehearse: --platform must be one of cerebrium, kubernetes; received "aws"\n')
+    expect(() => parseRehearseOptions(['--duration', 'soon', '--', 'x'], tempDir())).toThrow('--duration must be a duration like 500ms or 2s (a bare number is milliseconds), at least 1 ms; received "soon"')
+    expect(() => parseRehearseOptions(['--concurrency', '0', '--', 'x'], tempDir())).toThrow('--concurrency must be an integer from 1 to 10000; received "0"')
+    expect(() => parseRehearseOptions(['--ready-path', 'ready', '--', 'x'], tempDir())).toThrow('--ready-path must be a path starting with "/" (or \'\' for none); received "ready"')
+    expect(() => parseRehearseOptions(['--header', 'no colon', '--', 'x'], tempDir())).toThrow('--header must be "name: value"; received "no colon"')
+    expect(() => parseRehearseOptions([], tempDir())).toThrow('no command: put the command that starts the service after --')
+    const unknown = await runRehearse(['deploy'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/^lameduck: unknown command "deploy"; the only command is rehearse/)
+  })
+})
+
+describe('lameduck rehearse reads the deployment files', () => {
+  it("the project's cerebrium.toml: port, readiness and liveness endpoints, response_grace_period; flags override", () => {
+    const options = parseRehearseOptions(['--', 'node', 'dist/main.js'], repoRoot)
+    expect(options).toMatchObject({ platform: 'cerebrium', port: 8000, readyPath: '/ready', healthPath: '/health', gracePeriodMs: 40_000, sources: [`${repoRoot}/cerebrium.toml`] })
+    const overridden = parseRehearseOptions(['--port', '0', '--ready-path', '', '--grace-period', '2s', '--', 'node'], repoRoot)
+    expect(overridden).toMatchObject({ port: 0, readyPath: null, healthPath: '/health', gracePeriodMs: 2000 })
+  })
+
+  it("the project's Kubernetes manifest: containerPort, probe paths and period, terminationGracePeriodSeconds, the container's env; the kubernetes order", () => {
+    const options = parseRehearseOptions(['--kubernetes', resolve(repoRoot, 'deploy/k8s/lameduck.yaml'), '--', 'node'], tempDir())
+    expect(options).toMatchObject({ platform: 'kubernetes', port: 8000, readyPath: '/ready', healthPath: '/health', gracePeriodMs: 45_000, endpointLagMs: 1000, probeIntervalMs: 2000 })
+    expect(options.env).toEqual({ SHUTDOWN_DELAY_MS: '5000', DRAIN_TIMEOUT_MS: '30000', MAX_CONCURRENCY: '4' })
+  })
+
+  it('a cerebrium.toml without endpoints means TCP checks, as on the platform; no file at all means the same', () => {
+    const { dir } = write('cerebrium.toml', '[cerebrium.runtime.custom]\nport = 8080\n')
+    expect(parseRehearseOptions(['--', 'x'], dir)).toMatchObject({ port: 8080, readyPath: null, healthPath: null, gracePeriodMs: 30_000, probeIntervalMs: 1000, env: {} })
+    expect(parseRehearseOptions(['--', 'x'], tempDir())).toMatchObject({ port: 0, readyPath: null, healthPath: null, sources: [] })
+  })
+})

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest'
+import { referenceService, runRehearse } from './support/rehearse-cli.ts'
+
+// The reference service (dist/main.js, built by npm test) through the built `lameduck rehearse`, one short
+// rehearsal per termination order. Requests carry 100 ms of work so some are in flight at SIGTERM.
+const load = ['--concurrency', '6', '--duration', '2500', '--stop-after', '800', '--probe-interval', '100', '--grace-period', '10']
+const request = ['--method', 'POST', '--path', '/hello', '--body', '{"name":"rehearsal","work_ms":100}', '--ready-path', '/ready', '--health-path', '/health']
+const env = { MAX_CONCURRENCY: '64', LOG_LEVEL: 'warn' }
+
+describe.concurrent('lameduck rehearse against the reference service', () => {
+  it('cerebrium order (out of rotation, then SIGTERM): nothing lost, the drain ends long before the grace period, exit 0', async () => {
+    const run = await runRehearse(['rehearse', '--platform', 'cerebrium', ...load, ...request, '--json', '--', ...referenceService], env)
+    expect(run.code, run.stderr + run.stdout).toBe(0)
+    // Not a terminal: no status line.
+    expect(run.stderr).toBe('')
+    const report = run.report!
+    console.log(`[rehearse] reference, cerebrium: ${run.ms.toFixed(0)} ms, ${report.requests.sent} sent, ${report.requests.lost} lost, ${report.termination.inFlightAtSigterm} in flight at SIGTERM, SIGTERM to exit ${report.termination.sigtermToExitMs} ms`)
+    expect(report.verdict).toEqual({ pass: true, reasons: [], notes: [] })
+    expect(report.requests.lost).toBe(0)
+    expect(report.requests.sent).toBeGreaterThan(20)
+    expect(report.requests.answered).toBe(report.requests.sent)
+    expect(report.failures).toEqual([])
+    // The drain was exercised: work was in flight on A when it got SIGTERM, and it still exited 0 in time.
+    expect(report.termination.inFlightAtSigterm).toBeGreaterThan(0)
+    expect(report.termination.exit).toMatchObject({ code: 0, signal: null })
+    expect(report.termination.killedBySigkill).toBe(false)
+    expect(report.termination.sigtermToExitMs).toBeLessThan(5000)
+    // Taken out of rotation before the signal, as Cerebrium does.
+    expect(report.termination.removedAt).toBeLessThanOrEqual(report.termination.sigtermAt)
+  }, 40_000)
+
+  it('kubernetes order (SIGTERM with the endpoint removal 1 s behind) with SHUTDOWN_DELAY_MS=1500: nothing lost, nothing refused', async () => {
+    const run = await runRehearse(['rehearse', '--platform', 'kubernetes', '--endpoint-lag', '1000', ...load, ...request, '--json', '--', ...referenceService], { ...env, SHUTDOWN_DELAY_MS: '1500' })
+    expect(run.code, run.stderr + run.stdout).toBe(0)
+    const report = run.report!
+    console.log(`[rehearse] reference, kubernetes: ${run.ms.toFixed(0)} ms, ${report.requests.sent} sent, ${report.requests.lost} lost, SIGTERM to exit ${report.termination.sigtermToExitMs} ms`)
+    expect(report.verdict.pass).toBe(true)
+    expect(report.requests.lost).toBe(0)
+    expect(report.failures).toEqual([])
+    expect(report.termination.inFlightAtSigterm).toBeGreaterThan(0)
+    expect(report.termination.exit).toMatchObject({ code: 0, signal: null })
+    expect(report.termination.removedAt - report.termination.sigtermAt).toBe(1000)
+    // /ready turned 503 at SIGTERM while the delay kept serving: the router saw it before the listener closed.
+    const notReady = report.timeline.find((c) => c.instance === 'A' && c.probe === 'ready' && c.at > report.termination.sigtermAt)
+    expect(notReady).toMatchObject({ state: 'not-ready', detail: '503' })
+    // The delay held the exit back: at least SHUTDOWN_DELAY_MS after SIGTERM.
+    expect(report.termination.sigtermToExitMs).toBeGreaterThanOrEqual(1500)
+  }, 40_000)
+})
