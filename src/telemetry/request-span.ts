@@ -1,21 +1,11 @@
 import type { ServerResponse } from 'node:http'
 import { type Attributes, context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api'
-import {
-  ATTR_ERROR_TYPE,
-  ATTR_HTTP_REQUEST_METHOD,
-  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-  ATTR_HTTP_ROUTE,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-  ATTR_URL_PATH,
-  ATTR_URL_SCHEME,
-} from '@opentelemetry/semantic-conventions'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { phaseName } from '../http/lifecycle-log.ts'
 import { isProbeRoute } from '../http/probe-routes.ts'
 import { admissionOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
 import { lameduckAttributes } from './attribute-names.ts'
+import { httpAttributes as http } from './http-attribute-names.ts'
 
 // Semconv: a method outside this set is reported as `_OTHER`, keeping span names low-cardinality.
 const knownMethods = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE', 'QUERY'])
@@ -36,14 +26,14 @@ export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnap
     const span = this[spanOfResponse]
     if (span === undefined) return
     this[spanOfResponse] = undefined
-    if (this.headersSent) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, this.statusCode)
+    if (this.headersSent) span.setAttribute(http.responseStatusCode, this.statusCode)
     if (!this.writableFinished) {
       // Cut before the response was complete: the drain deadline abandoned it, or the client left.
-      span.setAttribute(ATTR_ERROR_TYPE, wasAbandoned(getSnapshot()) ? 'abandoned' : 'aborted')
+      span.setAttribute(http.errorType, wasAbandoned(getSnapshot()) ? 'abandoned' : 'aborted')
       span.setStatus({ code: SpanStatusCode.ERROR, message: 'response not completed' })
     } else if (this.statusCode >= 500) {
       // 4xx are the client's errors, not the server span's (semconv).
-      span.setAttribute(ATTR_ERROR_TYPE, String(this.statusCode))
+      span.setAttribute(http.errorType, String(this.statusCode))
       span.setStatus({ code: SpanStatusCode.ERROR })
     }
     span.end()
@@ -60,16 +50,16 @@ export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnap
     const snapshot = getSnapshot()
     const method = knownMethods.has(request.method) ? request.method : '_OTHER'
     const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: method,
-      [ATTR_URL_PATH]: pathOf(request.url),
-      [ATTR_URL_SCHEME]: request.protocol,
+      [http.requestMethod]: method,
+      [http.urlPath]: pathOf(request.url),
+      [http.urlScheme]: request.protocol,
       [lameduckAttributes.lifecycleState]: phaseName(snapshot),
       [lameduckAttributes.inFlight]: snapshot.context.requests.inFlight,
     }
-    if (method === '_OTHER') attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = request.method
+    if (method === '_OTHER') attributes[http.requestMethodOriginal] = request.method
     addServerAddress(attributes, request)
     if (route !== undefined) {
-      attributes[ATTR_HTTP_ROUTE] = route
+      attributes[http.route] = route
       // lameduck's admission hook runs next on this route and answers from the same snapshot.
       const reason = admissionOf(snapshot)
       if (reason !== null) attributes[lameduckAttributes.rejectReason] = reason
@@ -99,7 +89,7 @@ function pathOf(url: string): string {
 
 function addServerAddress(attributes: Attributes, request: FastifyRequest): void {
   const host = request.hostname
-  if (host) attributes[ATTR_SERVER_ADDRESS] = host
+  if (host) attributes[http.serverAddress] = host
   const port = request.port
-  if (port) attributes[ATTR_SERVER_PORT] = port
+  if (port) attributes[http.serverPort] = port
 }
