@@ -1,3 +1,5 @@
+import { subscribe } from 'node:diagnostics_channel'
+import type { Socket } from 'node:net'
 import { diag, DiagLogLevel } from '@opentelemetry/api'
 import { NodeSDK } from '@opentelemetry/sdk-node'
 import type { ExportErrorLog } from './export-error-log.ts'
@@ -33,7 +35,21 @@ export function startTelemetry(config: TelemetryConfig, errors: ExportErrorLog):
       DiagLogLevel.ERROR,
     )
   }
+  if (config.metrics.includes('prometheus')) unrefScrapeConnections(Number(process.env.OTEL_EXPORTER_PROMETHEUS_PORT?.trim() || 9464))
   const sdk = new NodeSDK()
   sdk.start()
   return { sdk }
+}
+
+/**
+ * The Prometheus exporter's server is unref'd, but not the connections it accepts: a scraper's
+ * keep-alive connection held a drained process open until lameduck's exit backstop, a second
+ * later (found by test/telemetry-prometheus-server.test.ts). Connections to the metrics port
+ * never keep the process alive; the service's own port is untouched.
+ */
+function unrefScrapeConnections(port: number): void {
+  subscribe('net.server.socket', (message) => {
+    const { socket } = message as { socket: Socket }
+    if (socket.localPort === port) socket.unref()
+  })
 }
