@@ -98,7 +98,8 @@ describe.each([
     const quick = await hello(service.origin, { name: 'Ada' }, { traceparent: `00-${traceId}-${parentSpanId}-01`, 'x-request-id': 'run-7' })
     expect(await quick.body.json()).toEqual({ message: 'Hello, Ada!' })
     const slow = hello(service.origin, { work_ms: 400 })
-    await sleep(100)
+    // In flight before the signal, however loaded the machine (probes are never counted).
+    while (((await (await request(`${service.origin}/ready`)).body.json()) as { active_requests: number }).active_requests === 0) await sleep(10)
     service.child.kill('SIGTERM')
     expect((await slow).statusCode).toBe(200)
     expect((await service.exited).code).toBe(0)
@@ -134,7 +135,7 @@ describe.each([
       'lameduck.drain.outcome': 'drained',
     })
     expect(drain.attributes['lameduck.drain.delay_ms']).toBeLessThan(50) // no SHUTDOWN_DELAY_MS
-    expect(drain.attributes['lameduck.drain.drain_ms']).toBeGreaterThanOrEqual(100) // 400 ms of work, signalled 100 ms in; generous for a loaded machine
+    expect(drain.attributes['lameduck.drain.drain_ms']).toBeGreaterThan(0) // the 400 ms request was still running
     expect(drain.events.map((e) => e.name)).toEqual(['signal.received', 'draining.drain', 'stopped'])
     // The slow request ended inside the drain span.
     const slowSpan = byName('POST /hello').find((s) => s !== continued)!
