@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { type sendUnaryData, Server, ServerCredentials, type ServerUnaryCall } from '@grpc/grpc-js'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { freePort } from './support/free-port.ts'
+import { decodeOtlp, ExportTraceServiceRequest } from './support/otlp-proto.ts'
 
 /**
  * The standard variables reach the OpenTelemetry Node SDK through lameduck's entry as the spec
@@ -67,5 +69,48 @@ describe('the standard OTEL_* variables, through the Node SDK', () => {
     expect(service.stdout()).not.toContain('traceId')
     service.child.kill('SIGTERM')
     expect(await service.exited).toBe(0)
+  })
+
+  it('OTEL_EXPORTER_OTLP_PROTOCOL=grpc: the spans reach an OTLP gRPC receiver before the exit', async () => {
+    // A minimal OTLP/gRPC trace receiver: the service's one method, messages decoded as OTLP protobuf.
+    const received: string[] = []
+    const server = new Server()
+    const raw = (buffer: Buffer) => buffer
+    server.addService(
+      {
+        Export: {
+          path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: raw,
+          requestDeserialize: raw,
+          responseSerialize: raw,
+          responseDeserialize: raw,
+        },
+      },
+      {
+        Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+          const decoded = decodeOtlp(ExportTraceServiceRequest, call.request) as { resourceSpans?: { scopeSpans?: { spans?: { name: string }[] }[] }[] }
+          for (const resource of decoded.resourceSpans ?? []) for (const scope of resource.scopeSpans ?? []) for (const span of scope.spans ?? []) received.push(span.name)
+          callback(null, Buffer.alloc(0))
+        },
+      },
+    )
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    )
+    try {
+      const service = await startService({
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_METRICS_EXPORTER: 'none',
+      })
+      await (await hello(service.origin)).body.text()
+      service.child.kill('SIGTERM')
+      expect(await service.exited).toBe(0)
+      expect(received).toEqual(expect.arrayContaining(['lameduck.startup', 'POST /hello', 'lameduck.drain']))
+    } finally {
+      server.forceShutdown()
+    }
   })
 })
