@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { SpanKind, trace } from '@opentelemetry/api'
+import { context, SpanKind, trace } from '@opentelemetry/api'
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace'
 import Fastify, { type FastifyInstance, type FastifyPluginCallback } from 'fastify'
@@ -90,6 +90,23 @@ const makers = (spans: ReadableSpan[]) => [...new Set(spans.map((span) => span.i
 const cells: Cell[] = ['lameduck alone', '@fastify/otel first', '@fastify/otel after lameduck', 'HTTP instrumentation', 'both']
 
 describe('one SERVER span per request, whatever else instruments the app', () => {
+  // Runs before the cells that patch http. Connections inherit the context `listen` was called in.
+  it('an app that listens inside a span of its own still gets a SERVER span per request, in its own trace', async () => {
+    telemetry = installInMemoryTelemetry({ traces: true })
+    app = Fastify({ logger: false })
+    await app.register(lameduck, { signals: false, exit: false })
+    app.get('/work', async () => ({ done: true }))
+    const boot = trace.getTracer('app').startSpan('boot')
+    await context.with(trace.setSpan(context.active(), boot), () => app!.listen({ port: 0, host: '127.0.0.1' }))
+    boot.end()
+    const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+    for (let i = 0; i < 2; i++) await (await request(`${origin}/work`)).body.text()
+    const servers = serverSpans(await settledSpans())
+    expect(servers).toHaveLength(2)
+    expect(makers(servers)).toEqual(['lameduck'])
+    expect(servers.some((span) => span.spanContext().traceId === boot.spanContext().traceId)).toBe(false)
+  })
+
   for (const cell of cells) {
     it(`${cell}: three requests make three SERVER spans in three traces, each with lameduck's attributes`, async () => {
       const origin = await start(cell)

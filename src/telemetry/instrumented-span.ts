@@ -36,7 +36,10 @@ interface FastifyOtelRequest {
  */
 export function activeRequestSpan(active: Context, request: FastifyRequest): InstrumentedSpan | null {
   const rpc = active.getValue(rpcMetadataKey) as RpcMetadata | undefined
-  const span = rpc?.type === 'http' && rpc.span !== undefined ? rpc.span : (fastifyOtelSpan(request) ?? trace.getSpan(active))
+  // The first two belong to this request by construction. A bare active span might not (an app that
+  // listens inside a span of its own hands that context to every connection): only a live one counts.
+  const span =
+    rpc?.type === 'http' && rpc.span !== undefined ? rpc.span : (fastifyOtelSpan(request) ?? liveSpan(trace.getSpan(active)))
   if (span === undefined || !isSpanContextValid(span.spanContext()) || span.spanContext().isRemote === true) return null
   return { span, rpc: rpc?.type === 'http' ? rpc : undefined }
 }
@@ -56,4 +59,8 @@ export function fastifyOtelPending(request: FastifyRequest): boolean {
 export function fastifyOtelSpan(request: FastifyRequest): Span | null {
   const decorator = (request as FastifyOtelRequest).opentelemetry
   return typeof decorator === 'function' ? (decorator.call(request).span ?? null) : null
+}
+
+function liveSpan(span: Span | undefined): Span | undefined {
+  return span?.isRecording() === true ? span : undefined
 }
