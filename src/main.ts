@@ -1,3 +1,5 @@
+// First, before anything allocates much: keeps process.nextTick on V8's fast path (src/tick-shape-anchor.ts).
+import './tick-shape-anchor.ts'
 import { readEnvConfig } from './config/env-config.ts'
 import { LameduckError } from './errors.ts'
 import { buildService } from './service/build-service.ts'

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { request } from 'undici'
@@ -62,7 +62,7 @@ describe('the Dockerfile, carried out step by step without a Docker engine', () 
   }, 180_000)
 
   /** The image's CMD from its WORKDIR with its ENV (port moved off 8000, loopback only), `before` put ahead of its flags. */
-  async function startImage(extraEnv: Record<string, string> = {}, before: string[] = []) {
+  async function startImage(extraEnv: Record<string, string> = {}, before: string[] = [], stdoutTo: number | 'pipe' = 'pipe') {
     const port = await freePort()
     // Running as root here: take the image's USER (`node`, uid 1000 in the node images) as far as the OS allows.
     const asUser = process.getuid?.() === 0 && image.user === 'node' ? { uid: 1000, gid: 1000 } : {}
@@ -70,13 +70,13 @@ describe('the Dockerfile, carried out step by step without a Docker engine', () 
     const child = spawn(image.cmd[0]!, [...before, ...image.cmd.slice(1)], {
       cwd: image.workdir,
       env: { ...hostEnv(), PATH: basePath, ...image.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', stdoutTo, 'pipe'],
       ...asUser,
     })
     service = child
     let stderr = ''
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
-    child.stdout!.resume()
+    child.stdout?.resume()
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
     const origin = `http://127.0.0.1:${port}`
 
@@ -141,6 +141,42 @@ process.once('exit', () => writeFileSync(process.env.LOADS_FILE, JSON.stringify(
     const files = urls.filter((url) => url.startsWith('file:'))
     expect(files.some((url) => url.endsWith('/dist/main.js'))).toBe(true)
     expect(files.filter((url) => url.includes('/node_modules/'))).toEqual([])
+  }, 30_000)
+
+  // src/tick-shape-anchor.ts. A full GC while idle is the case that always left the caches megamorphic without it
+  // (bench/findings.md). V8 prints the feedback of process.nextTick (%DebugPrint); the five computed keys of the
+  // tick object literal are its DefineKeyedOwnPropertyInLiteral slots.
+  it("keeps process.nextTick's tick literal monomorphic through a full GC while idle", async () => {
+    expect(image, 'the build step above must pass first').toBeDefined()
+    const probe = `const debugPrint = new Function('f', '%DebugPrint(f)')
+let signals = 0
+process.on('SIGUSR2', () => (signals++ === 0 ? globalThis.gc() : debugPrint(process.nextTick)))`
+    // V8 prints through C's stdio, which drops output on a non-blocking pipe: stdout goes to a file.
+    const dumpDir = mkdtempSync(join(tmpdir(), 'lameduck-tick-'))
+    cleanup.push(() => rmSync(dumpDir, { recursive: true, force: true }))
+    const dumpFile = join(dumpDir, 'stdout.txt')
+    const dumpFd = openSync(dumpFile, 'w')
+    cleanup.push(() => closeSync(dumpFd))
+    const { child, origin, exited, ready } = await startImage(
+      {},
+      ['--expose-gc', '--allow-natives-syntax', '--import', `data:text/javascript,${encodeURIComponent(probe)}`],
+      dumpFd,
+    )
+    expect(ready?.statusCode).toBe(200)
+    child.kill('SIGUSR2') // the full GC, idle
+    await new Promise((r) => setTimeout(r, 200))
+    for (let i = 0; i < 200; i++) {
+      const response = await request(`${origin}/hello`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+      await response.body.text()
+    }
+    child.kill('SIGUSR2') // the dump
+    await new Promise((r) => setTimeout(r, 200))
+    child.kill('SIGTERM')
+    expect((await exited)[0]).toBe(0)
+    // What V8's stdio still buffered is written when the process exits.
+    const slots = readFileSync(dumpFile, 'utf8').match(/DefineKeyedOwnPropertyInLiteral \w+/g) ?? []
+    expect(slots.length, 'no tick literal slots in the dump: has Node changed how it builds tick objects?').toBeGreaterThan(0)
+    expect(slots.filter((slot) => !slot.endsWith('MONOMORPHIC'))).toEqual([])
   }, 30_000)
 
   // The SDK stays in node_modules and the bundle carries its own copy of @opentelemetry/api: both must meet in
