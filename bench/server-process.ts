@@ -92,6 +92,13 @@ export function memoryOf(pid: number): { rssMb: number; peakMb: number } {
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 }
 }
 
+/** CPU time (user + system) the process has used so far, in ms (/proc/PID/stat, clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  // After the command name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 /** SIGTERM, then SIGKILL if still there after `graceMs`. */
 export async function stop(server: ServerProcess, graceMs = 3000): Promise<Exit> {
   if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM')
