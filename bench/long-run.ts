@@ -1,3 +1,4 @@
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -15,7 +16,7 @@ import { buildDir, variants } from './variants.ts'
  * caches (bench/profile/tick-probe.ts). Shows whether the fast state survives the full GCs that come with load,
  * and an idle spell after it. LONG_VARIANT: a variant id (default `shipped`, the Dockerfile's CMD exactly).
  * Observation adds `--trace-gc --allow-natives-syntax --import tick-probe.js` ahead of the variant's own flags;
- * neither changes how V8 collects or optimises.
+ * none of them changes how V8 collects or optimises. The server's stdout is kept in .tmp/long-run-<variant>.stdout.
  */
 const int = (name: string, fallback: number) => {
   const raw = process.env[name]
@@ -39,32 +40,29 @@ const probe = fileURLToPath(new URL(`../${buildDir}/bench/profile/tick-probe.js`
 const sink = await startOtlpSink()
 const port = await freePort()
 const spec = variant.launch({ port, sinkUrl: sink.endpointFor(id), shutdownDelayMs: 0 })
-// stdbuf -oL: V8 prints the GC trace and the probe's dump through C's stdio, which would hold them in its buffer
-// for as long as stdout is a pipe; line-buffered, each line reaches us when it is printed.
-const server = launch(
-  { ...spec, command: 'stdbuf', args: ['-oL', spec.command, '--trace-gc', '--allow-natives-syntax', '--import', probe, ...spec.args] },
-  port,
-)
+// The server's stdout goes to a file: V8 prints the GC trace and the probe's dump through C's stdio, which drops
+// output on a non-blocking pipe.
+const stdoutPath = fileURLToPath(new URL(`../.tmp/long-run-${id}.stdout`, import.meta.url))
+const stdoutFd = openSync(stdoutPath, 'w')
+const server = launch({ ...spec, args: ['--trace-gc', '--allow-natives-syntax', '--import', probe, ...spec.args], stdout: stdoutFd }, port)
 await waitFor200(server, `${server.origin}${variant.readyPath}`, 20_000)
 
-// Everything the server prints (trace-gc lines and the probe's dumps), kept whole: output() keeps only a tail.
-let printed = ''
-server.child.stdout?.on('data', (chunk: Buffer) => (printed += chunk.toString()))
-const fullGcs = () => printed.split('Mark-Compact').length - 1
-const fullGcsAtReady = (server.output().match(/Mark-Compact/g) ?? []).length
+const printed = () => readFileSync(stdoutPath, 'utf8')
+const fullGcs = () => printed().split('Mark-Compact').length - 1
+const fullGcsAtReady = fullGcs()
 
 async function tickState(): Promise<string> {
-  const from = printed.length
+  const from = printed().length
   server.child.kill('SIGUSR2')
-  // The probe ends its dump with 'TICK-PROBE-END' (bench/profile/tick-probe.ts; not imported here: it needs the
-  // flag), but parts of the dump can reach the pipe after it: wait for the literal's five slots too.
-  const slots = () => printed.slice(from).match(/DefineKeyedOwnPropertyInLiteral (MONOMORPHIC|MEGAMORPHIC|POLYMORPHIC)/g) ?? []
-  for (let waited = 0; (!printed.slice(from).includes('TICK-PROBE-END') || slots().length < 5) && waited < 10_000; waited += 20) await sleep(20)
-  const last = slots()
-  process.stderr.write(`DBG window ${printed.length - from} slots ${last.length} marker ${printed.slice(from).includes('TICK-PROBE-END')}\n`)
-  const mega = last.filter((slot) => !slot.endsWith('MONOMORPHIC')).length
-  const mono = last.length - mega
-  return mega > 0 ? `slow (${mega} megamorphic)` : mono > 0 ? 'fast (monomorphic)' : 'not seen'
+  // The probe ends its dump with 'TICK-PROBE-END' (bench/profile/tick-probe.ts; not imported here: it needs the flag).
+  let dump = ''
+  for (let waited = 0; !dump.includes('TICK-PROBE-END') && waited < 10_000; waited += 20) {
+    await sleep(20)
+    dump = printed().slice(from)
+  }
+  const slots = dump.match(/DefineKeyedOwnPropertyInLiteral \w+/g) ?? []
+  const mega = slots.filter((slot) => !slot.endsWith('MONOMORPHIC')).length
+  return mega > 0 ? `slow (${mega} of ${slots.length} megamorphic)` : slots.length > 0 ? 'fast (monomorphic)' : 'not seen'
 }
 
 const rows: string[] = [
@@ -82,7 +80,7 @@ async function measuredSlice(label?: string): Promise<void> {
   const result = await runWrk(`${server.origin}/hello`, load)
   const cpuUs = ((cpuMsOf(server.pid) - cpuBefore) * 1000) / Math.max(1, result.requests)
   const t = label ?? ((performance.now() - began) / 1000).toFixed(0)
-  const row = `| ${t} | ${result.requestsPerSecond.toFixed(0)} | ${result.p99Ms.toFixed(2)} | ${cpuUs.toFixed(1)} | ${memoryOf(server.pid).rssMb.toFixed(0)} | ${fullGcsAtReady + fullGcs()} | ${await tickState()} |`
+  const row = `| ${t} | ${result.requestsPerSecond.toFixed(0)} | ${result.p99Ms.toFixed(2)} | ${cpuUs.toFixed(1)} | ${memoryOf(server.pid).rssMb.toFixed(0)} | ${fullGcs()} | ${await tickState()} |`
   rows.push(row)
   log(row)
 }
@@ -91,4 +89,5 @@ await sleep(idle * 1000)
 await measuredSlice(`after ${idle} s idle`)
 log(`\nload average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
 await stop(server)
+closeSync(stdoutFd)
 await sink.close()

@@ -9,6 +9,8 @@ export interface LaunchSpec {
   readonly args: readonly string[]
   readonly env: Readonly<Record<string, string>>
   readonly cwd?: string
+  /** A file descriptor for the server's stdout instead of a pipe (V8's own printing drops output on a non-blocking pipe). */
+  readonly stdout?: number
 }
 
 export interface Exit {
@@ -45,7 +47,7 @@ export function launch(spec: LaunchSpec, port: number): ServerProcess {
   const child = spawn(spec.command, [...spec.args], {
     cwd: spec.cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...spec.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', spec.stdout ?? 'pipe', 'pipe'],
   })
   let output = ''
   const keep = (chunk: Buffer) => {

@@ -1,20 +1,16 @@
 /**
- * Observation only (preload with `--import`): on SIGUSR2, times `process.nextTick` itself and prints
- * `TICK-PROBE <ns per call>` on stdout. A full GC at the wrong moment leaves the inline caches of the tick
- * object literal in `nextTick` megamorphic for the rest of the process's life, and every call then takes V8's
- * runtime path (bench/findings.md): several times slower, which a best-of-batches timing shows even when other
- * work shares the machine (req/s does not). The calls queue ticks of the same shape as the server's own
- * (a callback, no arguments), so they leave the caches as they found them.
+ * Observation only (preload with `--allow-natives-syntax --import`): on SIGUSR2, V8 prints `process.nextTick`'s
+ * feedback vector (`%DebugPrint`), then the line `TICK-PROBE-END` (`%GlobalPrint`, which flushes C's stdout). The
+ * `DefineKeyedOwnPropertyInLiteral` slots are the tick object literal's computed keys: MONOMORPHIC is the fast
+ * state, MEGAMORPHIC the slow one that a full GC at the wrong moment leaves for the rest of the process's life
+ * (bench/findings.md). Unlike req/s, this does not move when other work shares the machine. The flag only lets
+ * the `%` calls below parse; it changes no GC or inline-cache behaviour. V8 prints through C's stdio, which drops
+ * output on a non-blocking pipe: give the server's stdout a file (bench/long-run.ts does).
  */
-const batch = 2000
-const noop = () => {}
+const debugPrint = new Function('f', '%DebugPrint(f)') as (f: unknown) => void
+const globalPrint = new Function('s', '%GlobalPrint(s)') as (s: string) => void
 process.on('SIGUSR2', () => {
-  let best = Number.POSITIVE_INFINITY
-  for (let round = 0; round < 7; round++) {
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < batch; i++) process.nextTick(noop)
-    best = Math.min(best, Number(process.hrtime.bigint() - start) / batch)
-  }
-  process.stdout.write(`TICK-PROBE ${best.toFixed(0)}\n`)
+  debugPrint(process.nextTick)
+  globalPrint('TICK-PROBE-END\n')
 })
 export {}
