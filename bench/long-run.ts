@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -47,18 +47,36 @@ const stdoutFd = openSync(stdoutPath, 'w')
 const server = launch({ ...spec, args: ['--trace-gc', '--allow-natives-syntax', '--import', probe, ...spec.args], stdout: stdoutFd }, port)
 await waitFor200(server, `${server.origin}${variant.readyPath}`, 20_000)
 
-const printed = () => readFileSync(stdoutPath, 'utf8')
-const fullGcs = () => printed().split('Mark-Compact').length - 1
+// The file grows by megabytes (a GC trace line per scavenge): read only what is new.
+const reader = openSync(stdoutPath, 'r')
+let readUpTo = 0
+let fullGcCount = 0
+let carry = ''
+const readNew = (): string => {
+  const size = fstatSync(reader).size
+  if (size <= readUpTo) return ''
+  const buffer = Buffer.alloc(size - readUpTo)
+  readSync(reader, buffer, 0, buffer.length, readUpTo)
+  readUpTo = size
+  const text = buffer.toString('utf8')
+  fullGcCount += (carry + text).split('Mark-Compact').length - 1 - (carry.split('Mark-Compact').length - 1)
+  carry = text.slice(-20)
+  return text
+}
+const fullGcs = () => {
+  readNew()
+  return fullGcCount
+}
 const fullGcsAtReady = fullGcs()
 
 async function tickState(): Promise<string> {
-  const from = printed().length
+  readNew()
   server.child.kill('SIGUSR2')
   // The probe ends its dump with 'TICK-PROBE-END' (bench/profile/tick-probe.ts; not imported here: it needs the flag).
   let dump = ''
   for (let waited = 0; !dump.includes('TICK-PROBE-END') && waited < 10_000; waited += 20) {
     await sleep(20)
-    dump = printed().slice(from)
+    dump += readNew()
   }
   const slots = dump.match(/DefineKeyedOwnPropertyInLiteral \w+/g) ?? []
   const mega = slots.filter((slot) => !slot.endsWith('MONOMORPHIC')).length
@@ -90,4 +108,5 @@ await measuredSlice(`after ${idle} s idle`)
 log(`\nload average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
 await stop(server)
 closeSync(stdoutFd)
+closeSync(reader)
 await sink.close()
