@@ -123,7 +123,7 @@ export const variants: readonly Variant[] = [
   },
   {
     id: 'image-default',
-    label: '2b lameduck as the image starts it: telemetry entry loaded, no endpoint',
+    label: '2b lameduck through the telemetry entry (tsc build), no endpoint',
     role: 'main',
     readyPath: '/ready',
     hasShutdownDelay: true,
@@ -131,7 +131,8 @@ export const variants: readonly Variant[] = [
     settles: true,
     comparedWith: 'baseline',
     unavailable: lameduckTelemetryMissing,
-    // The Dockerfile's CMD: `node --import ./dist/telemetry/register.js dist/main.js`, inert without an endpoint.
+    // `node --import ./dist/telemetry/register.js dist/main.js` on the tsc build, settled: the entry's own cost (inert
+    // without an endpoint). What the image runs is variant S (the bundle, the Dockerfile's CMD exactly).
     launch: (c) => lameduckTraced(c, {}),
   },
   {
