@@ -222,12 +222,51 @@ const figures = figuresOf(bench)
 const mainFigures = figures.filter((f) => results.find((r) => r.variant.id === f.id)?.variant.role === 'main')
 const shippedFigures = figures.filter((f) => results.find((r) => r.variant.id === f.id)?.variant.role === 'shipped')
 const shipped = shippedFigures.length ? shippedTable(shippedFigures, coldStartCount) : []
+const shippedSectionTitle = '## As shipped: the image\'s command against bare Fastify'
+const shippedNotes = [
+  'Nothing equalised here: "bare" is the baseline app started with `node`, "as shipped" the Dockerfile\'s CMD exactly (flags and',
+  'entry as written, the bundle built by `scripts/build-image.ts` as the Dockerfile builds it), neither given the settle GC.',
+  'Ratios are against bare Fastify (throughput, p99 and CPU: medians of per-round ratios; start: ratio of the medians). CPU',
+  'per request is the server\'s own CPU time over the measured load, divided by the requests served: on a shared machine',
+  'it moves less than req/s, though heavy sharing inflates it too.',
+]
 const main = [...loadTable(mainFigures), '', ...lifecycleTable(mainFigures)]
 const goals = goalTable(goalsOf(figures))
 const design = designSection(bench, figures)
 const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.variant.id}: ${p}`))
 log('')
 for (const line of [...environmentLines(bench), '', ...main, '', ...shipped, '', ...goals, '', ...design, ...problems]) log(line)
+
+// A run of the "as shipped" variants alone (BENCH_VARIANTS=bare,shipped,shipped-traced) refreshes that section of
+// the committed doc, its own run line and goals included, and the findings copied in; the rest stays as it was.
+const shippedOnly = only !== undefined && chosen.length > 0 && chosen.every((v) => v.role === 'shipped') && chosen.some((v) => v.id === 'bare')
+if (shippedOnly && existsSync(docPath)) {
+  const current = readFileSync(docPath, 'utf8')
+  const findingsAt = current.indexOf('\n## How the run is built')
+  const before = current.slice(0, current.indexOf('\n## As shipped') >= 0 ? current.indexOf('\n## As shipped') : current.indexOf('\n## Goals'))
+  const after = current.slice(current.indexOf('\n## Goals'), findingsAt >= 0 ? findingsAt : undefined)
+  const section = [
+    '',
+    shippedSectionTitle,
+    '',
+    `Measured in a run of its own (\`BENCH_VARIANTS=${chosen.map((v) => v.id).join(',')}\`), not in the run above:`,
+    '',
+    ...environmentLines(bench),
+    '',
+    ...shipped,
+    '',
+    ...shippedNotes,
+    '',
+    ...goalTable(goalsOf(figures).filter((g) => g.note !== 'skipped')),
+    '',
+    'Every round of this run:',
+    '',
+    ...roundsTable(bench),
+  ]
+  const findingsText = existsSync(findingsPath) ? ['', readFileSync(findingsPath, 'utf8').trim(), ''] : []
+  writeFileSync(docPath, [before, ...section, after.replace(/\n+$/, ''), ...findingsText].join('\n'))
+  log(`\nupdated the "As shipped" section of ${docPath}`)
+}
 
 if (!only) {
   const doc = [
@@ -257,15 +296,11 @@ if (!only) {
     'how many first /ready requests, written on an open keep-alive connection right after SIGTERM, were answered 503,',
     'and the most 200s seen after SIGTERM in one trial (see "The /ready trial" below).',
     '',
-    '## As shipped: the image\'s command against bare Fastify',
+    shippedSectionTitle,
     '',
     ...shipped,
     '',
-    'Nothing equalised here: "bare" is the baseline app started with `node`, "as shipped" the Dockerfile\'s CMD exactly (flags and',
-    'entry as written, the bundle built by `scripts/build-image.ts` as the Dockerfile builds it), neither given the settle GC.',
-    'Ratios are against bare Fastify (throughput and p99: medians of per-round ratios; start: ratio of the medians). CPU per',
-    'request is the server\'s own CPU time over the measured load, divided by the requests served: it moves far less than',
-    'req/s when other work shares the machine.',
+    ...shippedNotes,
     '',
     '## Goals',
     '',
