@@ -3,10 +3,9 @@
  * entries, `main.js` and `telemetry/register.js`, with esbuild. The benchmark's "as shipped" variants build the
  * same way (bench/shipped-image.ts).
  *
- * Why a bundle (bench/findings.md, "Start as shipped"): the tsc output opens about 560 files from node_modules
- * and all of RxJS, and the service reached its first /ready 200 1.5-1.8x later than bare Fastify; bundled and
- * tree-shaken it is as quick as bare Fastify, and its heap at ready is small enough that V8 runs no full GC
- * while it starts (which would leave `process.nextTick` on V8's slow path for the process's life).
+ * Why a bundle (bench/findings.md, "As shipped", "Fix 1"): the tsc output opens about 560 files from node_modules,
+ * all of RxJS's CommonJS build among them, and reached its first /ready 200 1.6x later than bare Fastify; bundled
+ * and tree-shaken it opens about 60 and is about as quick as bare Fastify.
  */
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -17,16 +16,18 @@ import { build, type Plugin } from 'esbuild'
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 /**
- * Loaded only when asked for (an OTLP endpoint, LAMEDUCK_INSPECT_URL): left to node_modules, where the runtime
- * stage's `npm ci --omit=dev` puts them, so those paths run the packages exactly as the tests run them (the SDK's
- * instrumentations patch modules as Node loads them). `@opentelemetry/api` is bundled: the default path uses it,
- * and its copies share one registry on globalThis by design, so the SDK's copy and ours see the same providers.
+ * Left to node_modules, where the runtime stage's `npm ci --omit=dev` puts them:
+ * - OpenTelemetry, all of it. The SDK loads only with an endpoint and then runs exactly as the tests run it (its
+ *   instrumentations patch modules as Node loads them). The API is loaded at start, but one copy of it, shared with
+ *   the SDK and with anything else the application loads, is simpler than counting on copies meeting in its global
+ *   registry; bundling it would save about 50 files at start (bench/findings.md, "Fix 1").
+ * - The inspector (`@statelyai/inspect`, `ws`): loaded only with LAMEDUCK_INSPECT_URL.
  */
 const leftToNodeModules = (path: string) =>
-  (path.startsWith('@opentelemetry/') && path !== '@opentelemetry/api') || path === '@statelyai/inspect' || path === 'ws'
+  path.startsWith('@opentelemetry/') || path === '@statelyai/inspect' || path === 'ws'
 
-const optInOnly: Plugin = {
-  name: 'opt-in-only',
+const leftOut: Plugin = {
+  name: 'left-to-node-modules',
   setup(bundler) {
     bundler.onResolve({ filter: /^(@opentelemetry\/|@statelyai\/inspect$|ws$)/ }, (args) =>
       leftToNodeModules(args.path) ? { path: args.path, external: true } : undefined,
@@ -67,7 +68,7 @@ export async function buildImage(outdir: string): Promise<void> {
     format: 'esm',
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
-    plugins: [optInOnly, esModulesOf(['rxjs'])],
+    plugins: [leftOut, esModulesOf(['rxjs'])],
     // The CommonJS packages inside (Fastify, pino, Ajv) call require() for Node's own modules.
     banner: { js: "import { createRequire as lameduckCreateRequire } from 'node:module';\nconst require = lameduckCreateRequire(import.meta.url);" },
     sourcemap: 'linked',
