@@ -28,6 +28,15 @@ export interface Figures {
   readonly all503: boolean
   readonly spansPerRequest: number
   readonly errors: number
+  /** Server CPU time per request served under load, µs (median over rounds), and its ratio (median of per-round ratios). */
+  readonly cpuUsPerRequest: number
+  readonly cpuRatio: number
+  /** "shipped" variants: the start-time comparison's medians, and the ratio of its median start to the compared variant's. */
+  readonly coldStartMs: number
+  readonly coldStartRatio: number
+  readonly coldIdleRssMb: number
+  readonly coldIdleRssDiffMb: number
+  readonly coldStarts: number
 }
 
 export interface Goal {
@@ -49,8 +58,11 @@ function perRoundRatio(a: VariantResults, b: VariantResults | undefined, pick: (
 const killed = (values: (number | null)[]) => values.some((v) => v === null)
 
 export function figuresOf(results: BenchResults): Figures[] {
-  const baseline = results.variants.find((v) => v.variant.id === 'baseline')
+  const byId = (id: string) => results.variants.find((v) => v.variant.id === id)
   return results.variants.map((v) => {
+    const baseline = byId(v.variant.comparedWith)
+    const coldStartMs = median(v.coldStarts.map((c) => c.startToReadyMs))
+    const coldIdleRssMb = median(v.coldStarts.map((c) => c.idleRssMb))
     const notReady = v.ready.map((t) => t.notReadyAs)
     const notReadyKinds = [...new Set(notReady.map((k) => k ?? 'never'))].join('/')
     const firsts = v.ready.map((t) => t.firstAfterSignal)
@@ -78,6 +90,13 @@ export function figuresOf(results: BenchResults): Figures[] {
       all503: v.ready.length > 0 && v.ready.every((t) => t.notReadyAs === '503'),
       spansPerRequest: v.served > 0 ? v.spansTotal / v.served : Number.NaN,
       errors: v.rounds.reduce((s, r) => s + r.load.errors, 0),
+      cpuUsPerRequest: median(v.rounds.map((r) => r.cpuUsPerRequest)),
+      cpuRatio: perRoundRatio(v, baseline, (r) => r.cpuUsPerRequest),
+      coldStartMs,
+      coldStartRatio: coldStartMs / median(baseline?.coldStarts.map((c) => c.startToReadyMs) ?? []),
+      coldIdleRssMb,
+      coldIdleRssDiffMb: coldIdleRssMb - median(baseline?.coldStarts.map((c) => c.idleRssMb) ?? []),
+      coldStarts: v.coldStarts.length,
     }
   })
 }
@@ -130,11 +149,24 @@ export function goalsOf(figures: Figures[]): Goal[] {
       pass: x.all503 && !x.flapped && x.okAfterSignalMax <= 1,
     })
   }
+  const shipped = f('shipped')
+  const shippedTraced = f('shipped-traced')
+  add('S (as shipped) throughput >= 0.92 x bare Fastify', shipped?.rpsRatio, 3, (v) => v >= 0.92, ' x')
+  add('S (as shipped) p99 latency <= 1.10 x bare Fastify', shipped?.p99Ratio, 3, (v) => v <= 1.1, ' x')
+  add(
+    `S (as shipped) start to first /ready 200 <= 1.3 x bare Fastify's start to first answer (median of ${shipped?.coldStarts ?? 0})`,
+    shipped?.coldStartRatio,
+    2,
+    (v) => v <= 1.3,
+    ' x',
+  )
+  add('S (as shipped) idle RSS within 10 MB of bare Fastify', shipped?.coldIdleRssDiffMb, 1, (v) => Math.abs(v) <= 10, ' MB')
+  add('ST (as shipped, 100% traced) throughput >= 0.60 x bare Fastify', shippedTraced?.rpsRatio, 3, (v) => v >= 0.6, ' x')
   add('2 start to ready < 300 ms (no tracing)', lameduck?.startToReadyMs, 0, (v) => v < 300, ' ms')
   const image = f('image-default')
-  add('2b (as the image starts it) start to ready < 300 ms', image?.startToReadyMs, 0, (v) => v < 300, ' ms')
+  add('2b (telemetry entry, no endpoint) start to ready < 300 ms', image?.startToReadyMs, 0, (v) => v < 300, ' ms')
   add(
-    '2b (as the image starts it) idle RSS within 10 MB of baseline',
+    '2b (telemetry entry, no endpoint) idle RSS within 10 MB of baseline',
     image && baseline ? image.idleRssMb - baseline.idleRssMb : undefined,
     1,
     (v) => Math.abs(v) <= 10,
@@ -157,6 +189,24 @@ export function loadTable(figures: Figures[]): string[] {
     }
     rows.push(
       `| ${x.label}${x.errors ? ` (**${x.errors} errors**)` : ''} | ${fixed(x.rps, 0)} | ${fixed(x.rpsRatio, 3)} | ${fixed(x.p50Ms, 2)} | ${fixed(x.p99Ms, 2)} | ${fixed(x.p99Ratio, 3)} | ${fixed(x.idleRssMb, 1)} | ${fixed(x.peakRssMb, 1)} | ${fixed(x.spansPerRequest, 2)} |`,
+    )
+  }
+  return rows
+}
+
+/** The "as shipped" comparison: each variant against bare Fastify, nothing equalised. */
+export function shippedTable(figures: Figures[], starts: number): string[] {
+  const rows = [
+    `| Variant | req/s | x bare | p99 ms | p99 x bare | CPU µs / request | x bare | start to first 200, ms (median of ${starts}) | x bare | RSS idle MB | - bare MB |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ]
+  for (const x of figures) {
+    if (x.skipped) {
+      rows.push(`| ${x.label} | skipped: ${x.skipped} ||||||||||`)
+      continue
+    }
+    rows.push(
+      `| ${x.label}${x.errors ? ` (**${x.errors} errors**)` : ''} | ${fixed(x.rps, 0)} | ${fixed(x.rpsRatio, 3)} | ${fixed(x.p99Ms, 2)} | ${fixed(x.p99Ratio, 3)} | ${fixed(x.cpuUsPerRequest, 1)} | ${fixed(x.cpuRatio, 3)} | ${fixed(x.coldStartMs, 0)} | ${fixed(x.coldStartRatio, 2)} | ${fixed(x.coldIdleRssMb, 1)} | ${fixed(x.coldIdleRssDiffMb, 1)} |`,
     )
   }
   return rows
@@ -251,8 +301,9 @@ export function environmentLines(results: BenchResults): string[] {
       : []),
     `- Load: wrk, ${l.threads} thread, ${l.connections} connections, ${l.durationSeconds} s per round per variant, POST /hello \`{"name":"bench"}\` (\`${i.loadCommand}\`)`,
     `- Rounds: ${i.rounds}, variants alternating in rotated order each round; a fresh server per variant per round, warmed up for ${i.warmupSeconds} s with the same load first; figures are medians over rounds, ratios medians of per-round ratios`,
+    '- "Bare" and "as shipped" (S, ST) are never settled and get no BENCH_NODE_FLAGS: they run as a user runs them',
     i.settle
-      ? '- Before its warm-up, every Node variant\'s server ran one full GC while idle (`bench/apps/settle-heap.ts`), so all enter their rounds in the same V8 state (bench/findings.md, "one full GC before the load"); `BENCH_SETTLE=off` leaves that to chance'
+      ? '- Before its warm-up, every other Node variant\'s server ran one full GC while idle (`bench/apps/settle-heap.ts`), so all enter their rounds in the same V8 state (bench/findings.md, "one full GC before the load"); `BENCH_SETTLE=off` leaves that to chance'
       : '- `BENCH_SETTLE=off`: no full GC before the warm-up; each server entered its round in whatever V8 state its start left it in (bench/findings.md, "one full GC before the load")',
     `- Every variant: ${Object.entries(commonEnv).map(([k, v]) => `${k}=${v}`).join(', ')} (the seed: uvicorn --log-level warning --no-access-log, max_concurrency 1)`,
     `- Lifecycle trials: fresh process per trial, ${i.rounds} of each per variant; /ready trial with SHUTDOWN_DELAY_MS=${readyTrialDelayMs} where the variant has a delay; exit waited for at most ${exitCapMs} ms, then SIGKILL`,

@@ -9,6 +9,14 @@ export interface LoadRound {
   readonly loadRssMb: number
   /** What the OTLP sink received during the round. */
   readonly sink: SinkCounts
+  /** The server's CPU time (user + system, /proc/PID/stat) over the measured load, per request served: steadier than req/s on a shared machine. */
+  readonly cpuUsPerRequest: number
+}
+
+/** A fresh process started as a user starts it: spawn to the first 200 from its readiness probe, and RSS 300 ms later. */
+export interface ColdStart {
+  readonly startToReadyMs: number
+  readonly idleRssMb: number
 }
 
 export interface VariantResults {
@@ -25,6 +33,8 @@ export interface VariantResults {
   readonly starts: StartTrial[]
   readonly inFlight: InFlightTrial[]
   readonly ready: ReadyTrial[]
+  /** "shipped" variants only: the start-time comparison (alternating, at least 9 each). */
+  readonly coldStarts: ColdStart[]
   /** Anything that went wrong in a trial, said once. */
   readonly problems: string[]
 }

@@ -8,9 +8,10 @@ import { lifecycleTrials } from './lifecycle-trials.ts'
 import { type LongLivedResults, longLivedBench, longLivedSection } from './long-lived/long-lived-bench.ts'
 import { type LoadSettings, runWrk, wrkCommand, wrkMissing } from './load/run-wrk.ts'
 import { startOtlpSink } from './otlp-sink.ts'
-import { designSection, environmentLines, figuresOf, goalsOf, goalTable, lifecycleTable, loadTable, roundsTable } from './report.ts'
+import { designSection, environmentLines, figuresOf, goalsOf, goalTable, lifecycleTable, loadTable, roundsTable, shippedTable } from './report.ts'
 import type { BenchResults, LoadRound, MicroResult, VariantResults } from './results.ts'
-import { freePort, launch, type LaunchSpec, memoryOf, type ServerProcess, stop, waitFor200 } from './server-process.ts'
+import { cpuMsOf, freePort, launch, type LaunchSpec, memoryOf, type ServerProcess, stop, waitFor200 } from './server-process.ts'
+import { prepareImage } from './shipped-image.ts'
 import { rotate } from './stats.ts'
 import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
 
@@ -20,9 +21,11 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * micro benchmark. Prints the tables and writes docs/benchmarks.md.
  * Environment (for short trial runs): BENCH_ROUNDS, BENCH_DURATION (s), BENCH_CONNECTIONS,
  * BENCH_WARMUP (s), BENCH_VARIANTS (comma-separated ids; the doc is then not written),
- * BENCH_NODE_FLAGS (extra flags for every Node variant), BENCH_SETTLE=on|off (off: no full GC before the
- * warm-up: each round's server enters its round in whatever state its start left it in), BENCH_LONG_LIVED=off
- * (skip the SSE and WebSocket figures), BENCH_LONG_LIVED_DURATION (s).
+ * BENCH_NODE_FLAGS (extra flags for every Node variant but the "as shipped" ones, which run the Dockerfile's CMD
+ * exactly), BENCH_SETTLE=on|off (off: no full GC before the warm-up: each round's server enters its round in
+ * whatever state its start left it in; "bare" and "as shipped" never settle), BENCH_STARTS (starts per variant
+ * in the start-time comparison, at least 9), BENCH_LONG_LIVED=off (skip the SSE and WebSocket figures),
+ * BENCH_LONG_LIVED_DURATION (s).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -39,6 +42,7 @@ const settle = (() => {
   if (raw !== 'on' && raw !== 'off') throw new Error(`BENCH_SETTLE must be on or off; received ${JSON.stringify(raw)}`)
   return raw === 'on'
 })()
+const coldStartCount = Math.max(9, int('BENCH_STARTS', 11))
 const only = env.BENCH_VARIANTS?.split(',').map((s) => s.trim()).filter(Boolean)
 const docPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
 const findingsPath = fileURLToPath(new URL('./findings.md', import.meta.url))
@@ -59,6 +63,8 @@ if (only) {
 
 const sink = await startOtlpSink()
 const chosen = variants.filter((v) => !only || only.includes(v.id))
+// The image's dist/, built as the Dockerfile builds it, before anything asks whether it is there.
+if (chosen.some((v) => v.id.startsWith('shipped'))) await prepareImage()
 const results: VariantResults[] = chosen.map((variant) => ({
   variant,
   skipped: variant.unavailable(),
@@ -69,6 +75,7 @@ const results: VariantResults[] = chosen.map((variant) => ({
   starts: [],
   inFlight: [],
   ready: [],
+  coldStarts: [],
   problems: [],
 }))
 for (const r of results) if (r.skipped) log(`skip ${r.variant.id}: ${r.skipped}`)
@@ -77,12 +84,12 @@ const active = results.filter((r) => r.skipped === null)
 const specFor = (variant: Variant, port: number, shutdownDelayMs: number) =>
   variant.launch({ port, sinkUrl: sink.endpointFor(variant.id), shutdownDelayMs: variant.hasShutdownDelay ? shutdownDelayMs : 0 })
 
-// The load-round servers of Node variants get the settle preload (bench/apps/settle-heap.ts); the
+// The load-round servers of the settled variants get the settle preload (bench/apps/settle-heap.ts); the
 // lifecycle trials' fresh processes do not, so start-to-ready and idle RSS are measured without it.
-const settlePreload = `./${buildDir}/bench/apps/settle-heap.js`
+const settlePreload = fileURLToPath(new URL(`../${buildDir}/bench/apps/settle-heap.js`, import.meta.url))
 const loadSpecFor = (variant: Variant, port: number): { spec: LaunchSpec; settles: boolean } => {
   const spec = specFor(variant, port, 0)
-  const settles = settle && spec.command === process.execPath
+  const settles = settle && variant.settles
   return { spec: settles ? { ...spec, args: ['--expose-gc', '--import', settlePreload, ...spec.args] } : spec, settles }
 }
 
@@ -127,7 +134,7 @@ for (let round = 0; round < rounds; round++) {
       r.served += last.load.requests
       r.peakRssMb = Math.max(Number.isNaN(r.peakRssMb) ? 0 : r.peakRssMb, memoryOf(server.pid).peakMb)
       log(
-        `load round ${round + 1}/${rounds} ${r.variant.id.padEnd(12)} ${last.load.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${last.load.p50Ms.toFixed(2)} ms  p99 ${last.load.p99Ms.toFixed(2)} ms  rss ${last.loadRssMb.toFixed(1)} MB${last.load.errors ? `  ERRORS ${last.load.errors}` : ''}${last.sink.spans ? `  spans ${last.sink.spans}` : ''}`,
+        `load round ${round + 1}/${rounds} ${r.variant.id.padEnd(14)} ${last.load.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${last.load.p50Ms.toFixed(2)} ms  p99 ${last.load.p99Ms.toFixed(2)} ms  cpu ${last.cpuUsPerRequest.toFixed(1)} µs/req  rss ${last.loadRssMb.toFixed(1)} MB${last.load.errors ? `  ERRORS ${last.load.errors}` : ''}${last.sink.spans ? `  spans ${last.sink.spans}` : ''}`,
       )
     } finally {
       // Traced variants flush their queues on the way out; the sink counts that too.
@@ -170,6 +177,26 @@ let longLived: LongLivedResults | null = null
   }
 }
 
+// 3c. Start time as a user meets it: the "shipped" variants (bare Fastify and the image's CMD), each a fresh process
+// started as is, alternating, at least 9 each: spawn to the first 200 from /ready, and RSS 300 ms later.
+const coldStarters = active.filter((r) => r.variant.role === 'shipped')
+for (let i = 0; i < (coldStarters.length ? coldStartCount : 0); i++) {
+  for (const r of rotate(coldStarters, i)) {
+    const port = await freePort()
+    const server = launch(specFor(r.variant, port, 0), port)
+    try {
+      const readyAt = await waitFor200(server, `${server.origin}${r.variant.readyPath}`, 20_000)
+      await sleep(300)
+      r.coldStarts.push({ startToReadyMs: readyAt - server.spawnedAt, idleRssMb: memoryOf(server.pid).rssMb })
+      log(`start ${i + 1}/${coldStartCount} ${r.variant.id.padEnd(14)} ready ${(readyAt - server.spawnedAt).toFixed(0)} ms  idle rss ${memoryOf(server.pid).rssMb.toFixed(1)} MB`)
+    } catch (error) {
+      r.problems.push(String(error instanceof Error ? error.message : error).slice(0, 300))
+    } finally {
+      await stop(server)
+    }
+  }
+}
+
 // 4. The lifecycle design itself, without HTTP.
 if (!only || only.includes('naive')) {
   const run = spawnSync(process.execPath, [fileURLToPath(new URL(`../${buildDir}/bench/lifecycle/lifecycle-micro.js`, import.meta.url))], {
@@ -205,13 +232,54 @@ const bench: BenchResults = {
 }
 const figures = figuresOf(bench)
 const mainFigures = figures.filter((f) => results.find((r) => r.variant.id === f.id)?.variant.role === 'main')
+const shippedFigures = figures.filter((f) => results.find((r) => r.variant.id === f.id)?.variant.role === 'shipped')
+const shipped = shippedFigures.length ? shippedTable(shippedFigures, coldStartCount) : []
+const shippedSectionTitle = '## As shipped: the image\'s command against bare Fastify'
+const shippedNotes = [
+  'Nothing equalised here: "bare" is the baseline app started with `node`, "as shipped" the Dockerfile\'s CMD exactly (flags and',
+  'entry as written, the bundle built by `scripts/build-image.ts` as the Dockerfile builds it), neither given the settle GC.',
+  'Ratios are against bare Fastify (throughput, p99 and CPU: medians of per-round ratios; start: ratio of the medians). CPU',
+  'per request is the server\'s own CPU time over the measured load, divided by the requests served: on a shared machine',
+  'it moves less than req/s, though heavy sharing inflates it too.',
+]
 const main = [...loadTable(mainFigures), '', ...lifecycleTable(mainFigures)]
 const goals = goalTable(goalsOf(figures))
 const design = designSection(bench, figures)
 const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.variant.id}: ${p}`))
 log('')
 const longLivedLines = longLived ? longLivedSection(longLived) : []
-for (const line of [...environmentLines(bench), '', ...main, '', ...goals, '', ...longLivedLines, ...design, ...problems]) log(line)
+for (const line of [...environmentLines(bench), '', ...main, '', ...shipped, '', ...goals, '', ...longLivedLines, ...design, ...problems]) log(line)
+
+// A run of the "as shipped" variants alone (BENCH_VARIANTS=bare,shipped,shipped-traced) refreshes that section of
+// the committed doc, its own run line and goals included, and the findings copied in; the rest stays as it was.
+const shippedOnly = only !== undefined && chosen.length > 0 && chosen.every((v) => v.role === 'shipped') && chosen.some((v) => v.id === 'bare')
+if (shippedOnly && existsSync(docPath)) {
+  const current = readFileSync(docPath, 'utf8')
+  const findingsAt = current.indexOf('\n## How the run is built')
+  const before = current.slice(0, current.indexOf('\n## As shipped') >= 0 ? current.indexOf('\n## As shipped') : current.indexOf('\n## Goals'))
+  const after = current.slice(current.indexOf('\n## Goals'), findingsAt >= 0 ? findingsAt : undefined)
+  const section = [
+    '',
+    shippedSectionTitle,
+    '',
+    `Measured in a run of its own (\`BENCH_VARIANTS=${chosen.map((v) => v.id).join(',')}\`), not in the run above:`,
+    '',
+    ...environmentLines(bench),
+    '',
+    ...shipped,
+    '',
+    ...shippedNotes,
+    '',
+    ...goalTable(goalsOf(figures).filter((g) => g.note !== 'skipped')),
+    '',
+    'Every round of this run:',
+    '',
+    ...roundsTable(bench),
+  ]
+  const findingsText = existsSync(findingsPath) ? ['', readFileSync(findingsPath, 'utf8').trim(), ''] : []
+  writeFileSync(docPath, [before, ...section, after.replace(/\n+$/, ''), ...findingsText].join('\n'))
+  log(`\nupdated the "As shipped" section of ${docPath}`)
+}
 
 if (!only) {
   const doc = [
@@ -241,6 +309,12 @@ if (!only) {
     'how many first /ready requests, written on an open keep-alive connection right after SIGTERM, were answered 503,',
     'and the most 200s seen after SIGTERM in one trial (see "The /ready trial" below).',
     '',
+    shippedSectionTitle,
+    '',
+    ...shipped,
+    '',
+    ...shippedNotes,
+    '',
     '## Goals',
     '',
     ...goals,
@@ -263,6 +337,7 @@ if (!only) {
 async function loadRound(variant: Variant, server: ServerProcess): Promise<LoadRound> {
   const before = sink.counts(variant.id)
   let loadRssMb = 0
+  const cpuBefore = cpuMsOf(server.pid)
   const sampler = setInterval(() => {
     loadRssMb = Math.max(loadRssMb, memoryOf(server.pid).rssMb)
   }, 100)
@@ -272,6 +347,7 @@ async function loadRound(variant: Variant, server: ServerProcess): Promise<LoadR
     const after = sink.counts(variant.id)
     return {
       load: result,
+      cpuUsPerRequest: ((cpuMsOf(server.pid) - cpuBefore) * 1000) / Math.max(1, result.requests),
       loadRssMb,
       sink: { exports: after.exports - before.exports, bytes: after.bytes - before.bytes, spans: after.spans - before.spans },
     }

@@ -9,6 +9,8 @@ export interface LaunchSpec {
   readonly args: readonly string[]
   readonly env: Readonly<Record<string, string>>
   readonly cwd?: string
+  /** A file descriptor for the server's stdout instead of a pipe (V8's own printing drops output on a non-blocking pipe). */
+  readonly stdout?: number
 }
 
 export interface Exit {
@@ -45,7 +47,7 @@ export function launch(spec: LaunchSpec, port: number): ServerProcess {
   const child = spawn(spec.command, [...spec.args], {
     cwd: spec.cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...spec.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', spec.stdout ?? 'pipe', 'pipe'],
   })
   let output = ''
   const keep = (chunk: Buffer) => {
@@ -90,6 +92,13 @@ export function memoryOf(pid: number): { rssMb: number; peakMb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN)
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 }
+}
+
+/** CPU time (user + system) the process has used so far, in ms (/proc/PID/stat, clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  // After the command name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
+  return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
 /** SIGTERM, then SIGKILL if still there after `graceMs`. */

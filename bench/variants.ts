@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { LaunchSpec } from './server-process.ts'
+import { imageDir, shippedCommand } from './shipped-image.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const at = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url))
@@ -37,13 +38,23 @@ export interface LaunchContext {
 export interface Variant {
   readonly id: string
   readonly label: string
-  /** `main`: the issue's table. `design`: only for the lifecycle-design comparison. */
-  readonly role: 'main' | 'design'
+  /**
+   * `main`: lameduck's own cost (settled servers, against the baseline). `shipped`: what the image runs against
+   * bare Fastify, nothing equalised. `design`: only for the lifecycle-design comparison.
+   */
+  readonly role: 'main' | 'shipped' | 'design'
   /** Readiness probe used for start-to-ready. */
   readonly readyPath: string
   /** Whether the variant has a not-ready-but-serving delay (SHUTDOWN_DELAY_MS). */
   readonly hasShutdownDelay: boolean
   readonly tracing: 'off' | '100%' | '10%' | '@fastify/otel 100%'
+  /**
+   * Whether the load-round server runs one full GC while idle before its warm-up (bench/apps/settle-heap.ts):
+   * the settled variants measure lameduck's own cost; "bare" and the "as shipped" ones run as a user runs them.
+   */
+  readonly settles: boolean
+  /** The variant its throughput and p99 ratios are taken against. */
+  readonly comparedWith: 'baseline' | 'bare'
   /** Why it cannot run here, or null. */
   unavailable(): string | null
   launch(context: LaunchContext): LaunchSpec
@@ -93,6 +104,8 @@ export const variants: readonly Variant[] = [
     readyPath: '/ready',
     hasShutdownDelay: false,
     tracing: 'off',
+    settles: true,
+    comparedWith: 'baseline',
     unavailable: notBuilt,
     launch: (c) => node([built('bench/apps/baseline-main.js')], {}, c),
   },
@@ -103,18 +116,23 @@ export const variants: readonly Variant[] = [
     readyPath: '/ready',
     hasShutdownDelay: true,
     tracing: 'off',
+    settles: true,
+    comparedWith: 'baseline',
     unavailable: notBuilt,
     launch: (c) => node([built('src/main.js')], delayEnv(c), c),
   },
   {
     id: 'image-default',
-    label: '2b lameduck as the image starts it: telemetry entry loaded, no endpoint',
+    label: '2b lameduck through the telemetry entry (tsc build), no endpoint',
     role: 'main',
     readyPath: '/ready',
     hasShutdownDelay: true,
     tracing: 'off',
+    settles: true,
+    comparedWith: 'baseline',
     unavailable: lameduckTelemetryMissing,
-    // The Dockerfile's CMD: `node --import ./dist/telemetry/register.js dist/main.js`, inert without an endpoint.
+    // `node --import ./dist/telemetry/register.js dist/main.js` on the tsc build, settled: the entry's own cost (inert
+    // without an endpoint). What the image runs is variant S (the bundle, the Dockerfile's CMD exactly).
     launch: (c) => lameduckTraced(c, {}),
   },
   {
@@ -124,6 +142,8 @@ export const variants: readonly Variant[] = [
     readyPath: '/ready',
     hasShutdownDelay: true,
     tracing: '100%',
+    settles: true,
+    comparedWith: 'baseline',
     unavailable: lameduckTelemetryMissing,
     launch: (c) => lameduckTraced(c, otlpEnv(c, 'always_on')),
   },
@@ -134,6 +154,8 @@ export const variants: readonly Variant[] = [
     readyPath: '/ready',
     hasShutdownDelay: true,
     tracing: '10%',
+    settles: true,
+    comparedWith: 'baseline',
     unavailable: lameduckTelemetryMissing,
     launch: (c) => lameduckTraced(c, otlpEnv(c, 'parentbased_traceidratio', '0.1')),
   },
@@ -144,6 +166,8 @@ export const variants: readonly Variant[] = [
     readyPath: '/ready',
     hasShutdownDelay: true,
     tracing: '@fastify/otel 100%',
+    settles: true,
+    comparedWith: 'baseline',
     unavailable: () => (existsSync(at('node_modules/@fastify/otel')) ? null : '@fastify/otel is not installed (npm ci)'),
     launch: (c) =>
       node(['--import', `./${built('bench/apps/fastify-otel-preload.js')}`, built('bench/apps/fastify-otel-main.js')], { ...delayEnv(c), ...otlpEnv(c, 'always_on') }, c),
@@ -156,6 +180,8 @@ export const variants: readonly Variant[] = [
     readyPath: '/health',
     hasShutdownDelay: false,
     tracing: 'off',
+    settles: false,
+    comparedWith: 'baseline',
     unavailable: pythonMissing,
     launch: (c) => ({
       command: debianPython,
@@ -165,16 +191,64 @@ export const variants: readonly Variant[] = [
     }),
   },
   {
+    id: 'bare',
+    label: 'B bare Fastify: the baseline app started as is (no settle GC)',
+    role: 'shipped',
+    readyPath: '/ready',
+    hasShutdownDelay: false,
+    tracing: 'off',
+    settles: false,
+    comparedWith: 'bare',
+    unavailable: notBuilt,
+    launch: (c) => node([built('bench/apps/baseline-main.js')], {}, c),
+  },
+  {
+    id: 'shipped',
+    label: "S lameduck as shipped: the Dockerfile's CMD exactly, no endpoint",
+    role: 'shipped',
+    readyPath: '/ready',
+    hasShutdownDelay: true,
+    tracing: 'off',
+    settles: false,
+    comparedWith: 'bare',
+    unavailable: imageMissing,
+    launch: (c) => shipped(c, {}),
+  },
+  {
+    id: 'shipped-traced',
+    label: "ST lameduck as shipped, tracing 100%: the Dockerfile's CMD with an OTLP endpoint",
+    role: 'shipped',
+    readyPath: '/ready',
+    hasShutdownDelay: true,
+    tracing: '100%',
+    settles: false,
+    comparedWith: 'bare',
+    unavailable: imageMissing,
+    launch: (c) => shipped(c, otlpEnv(c, 'always_on')),
+  },
+  {
     id: 'naive',
     label: 'baseline + naive lifecycle (2 XState events + matches() per request)',
     role: 'design',
     readyPath: '/ready',
     hasShutdownDelay: false,
     tracing: 'off',
+    settles: true,
+    comparedWith: 'baseline',
     unavailable: notBuilt,
     launch: (c) => node([built('bench/apps/naive-lifecycle-main.js')], {}, c),
   },
 ]
+
+// The Dockerfile's CMD exactly (BENCH_NODE_FLAGS left out): its flags, its entry, its ENV under the benchmark's settings.
+const shipped = (c: LaunchContext, env: Record<string, string>): LaunchSpec => {
+  const cmd = shippedCommand()
+  return { command: process.execPath, args: cmd.args, env: { ...cmd.env, ...commonEnv, ...delayEnv(c), ...env, PORT: String(c.port) }, cwd: cmd.cwd }
+}
+
+function imageMissing(): string | null {
+  return existsSync(at(`${imageDir}/dist/main.js`)) ? null : `the image's dist/ is not built: npm run bench builds it (bench/shipped-image.ts)`
+}
 
 function notBuilt(): string | null {
   return existsSync(at(built('src/main.js'))) ? null : `not compiled: run tsc -p bench/tsconfig.json (npm run bench does)`

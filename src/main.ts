@@ -1,3 +1,6 @@
+// First, before anything allocates much: keeps process.nextTick on V8's fast path (src/tick-shape-anchor.ts).
+import './tick-shape-anchor.ts'
+
 // Until the service's own handlers are installed (the plugin does it as it loads), a SIGTERM would
 // kill the process by Node's default. Nothing has started yet: stop cleanly, as `interrupted`.
 const earlySignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const

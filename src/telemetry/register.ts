@@ -7,6 +7,7 @@
  * endpoint, no console or Prometheus exporter asked for) it loads nothing: lameduck then installs
  * no request hook and exports nothing.
  */
+import '../tick-shape-anchor.ts' // first: the SDK allocates enough to run a full GC before main.ts (src/tick-shape-anchor.ts)
 import { LameduckError } from '../errors.ts'
 import { exportErrorLog } from './export-error-log.ts'
 import { readTelemetryConfig } from './telemetry-config.ts'
