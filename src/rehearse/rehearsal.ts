@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Clock, startClock } from './clock.ts'
-import { freePort } from './free-port.ts'
+import { freePort, portInUse } from './free-port.ts'
+import { RehearseError } from './rehearse-error.ts'
 import { type InstanceProcess, startInstance } from './instance-process.ts'
 import { startLoad } from './load-driver.ts'
 import { LoadTally } from './load-tally.ts'
@@ -44,6 +45,9 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
   const progress = setInterval(() => hooks.onProgress?.({ phase, at: clock(), tally, stopped: 'A' }), 200)
   progress.unref()
 
+  if (options.port !== 0 && (await portInUse(options.port))) {
+    throw new RehearseError(`port ${options.port} (from --port or the deployment file) is already in use: stop what holds it, or pass --port 0 for a free port`)
+  }
   const portA = options.port || (await freePort())
   let portB = await freePort()
   while (portB === portA) portB = await freePort()
