@@ -17,7 +17,7 @@ describe.concurrent('lameduck rehearse against the reference service', () => {
     console.log(`[rehearse] reference, cerebrium: ${run.ms.toFixed(0)} ms, ${report.requests.sent} sent, ${report.requests.lost} lost, ${report.termination.inFlightAtSigterm} in flight at SIGTERM, SIGTERM to exit ${report.termination.sigtermToExitMs} ms`)
     expect(report.verdict).toEqual({ pass: true, reasons: [], notes: [] })
     expect(report.requests.lost).toBe(0)
-    expect(report.requests.sent).toBeGreaterThan(20)
+    expect(report.requests.sent).toBeGreaterThan(10)
     expect(report.requests.answered).toBe(report.requests.sent)
     expect(report.failures).toEqual([])
     // The drain was exercised: work was in flight on A when it got SIGTERM, and it still exited 0 in time.
