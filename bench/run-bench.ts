@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { lifecycleTrials } from './lifecycle-trials.ts'
+import { type LongLivedResults, longLivedBench, longLivedSection } from './long-lived/long-lived-bench.ts'
 import { type LoadSettings, runWrk, wrkCommand, wrkMissing } from './load/run-wrk.ts'
 import { startOtlpSink } from './otlp-sink.ts'
 import { designSection, environmentLines, figuresOf, goalsOf, goalTable, lifecycleTable, loadTable, roundsTable } from './report.ts'
@@ -20,7 +21,8 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * Environment (for short trial runs): BENCH_ROUNDS, BENCH_DURATION (s), BENCH_CONNECTIONS,
  * BENCH_WARMUP (s), BENCH_VARIANTS (comma-separated ids; the doc is then not written),
  * BENCH_NODE_FLAGS (extra flags for every Node variant), BENCH_SETTLE=on|off (off: no full GC before the
- * warm-up: each round's server enters its round in whatever state its start left it in).
+ * warm-up: each round's server enters its round in whatever state its start left it in), BENCH_LONG_LIVED=off
+ * (skip the SSE and WebSocket figures), BENCH_LONG_LIVED_DURATION (s).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -158,6 +160,16 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 
+// 3b. SSE events/s and WebSocket messages/s, lameduck against the baseline (bench/long-lived/). BENCH_LONG_LIVED=off skips it.
+let longLived: LongLivedResults | null = null
+{
+  const pair = { baseline: active.find((r) => r.variant.id === 'baseline')?.variant, lameduck: active.find((r) => r.variant.id === 'lameduck')?.variant }
+  if (pair.baseline && pair.lameduck && env.BENCH_LONG_LIVED !== 'off') {
+    const settings = { rounds, seconds: int('BENCH_LONG_LIVED_DURATION', 5), warmupSeconds, connections: load.connections, sseQuery: 'tokens=1000&interval_ms=0' }
+    longLived = await longLivedBench({ baseline: pair.baseline, lameduck: pair.lameduck }, loadSpecFor, settings, log)
+  }
+}
+
 // 4. The lifecycle design itself, without HTTP.
 if (!only || only.includes('naive')) {
   const run = spawnSync(process.execPath, [fileURLToPath(new URL(`../${buildDir}/bench/lifecycle/lifecycle-micro.js`, import.meta.url))], {
@@ -198,7 +210,8 @@ const goals = goalTable(goalsOf(figures))
 const design = designSection(bench, figures)
 const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.variant.id}: ${p}`))
 log('')
-for (const line of [...environmentLines(bench), '', ...main, '', ...goals, '', ...design, ...problems]) log(line)
+const longLivedLines = longLived ? longLivedSection(longLived) : []
+for (const line of [...environmentLines(bench), '', ...main, '', ...goals, '', ...longLivedLines, ...design, ...problems]) log(line)
 
 if (!only) {
   const doc = [
@@ -232,6 +245,7 @@ if (!only) {
     '',
     ...goals,
     '',
+    ...longLivedLines,
     ...design,
     ...(problems.length ? ['## Problems seen during the run', '', ...problems, ''] : []),
     ...(parity.length ? ['## Same work', '', ...parity, ''] : []),

@@ -6,10 +6,16 @@
  * A test (`test/errors.test.ts`) keeps this list, `docs/errors.md` and the
  * exported `LameduckErrorCode` type in sync.
  */
+import { describeValue } from './describe-value.ts'
+
+export { describeValue, quotedValueLimit } from './describe-value.ts'
+
 export const errorCodes = {
   LAMEDUCK_INVALID_OPTION: 'invalid plugin option',
   LAMEDUCK_INVALID_ENV: 'invalid environment variable',
   LAMEDUCK_ALREADY_REGISTERED: 'plugin registered twice on one server',
+  LAMEDUCK_DRAINING: 'the abort reason of drainSignal: the drain proper has begun',
+  LAMEDUCK_DRAIN_NOTICE: 'the abort reason of noticeSignal: the drain deadline is near',
 } as const
 
 export type LameduckErrorCode = keyof typeof errorCodes
@@ -21,21 +27,6 @@ export class LameduckError extends Error {
     super(message, options)
     this.name = 'LameduckError'
     this.code = code
-  }
-}
-
-/** Renders a received value for a message: strings quoted, the rest as JSON. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (value === undefined) return 'undefined'
-  if (typeof value === 'function') return 'a function'
-  if (typeof value === 'bigint') return `${value}n`
-  // JSON writes NaN and Infinity as null, which names the wrong value.
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
   }
 }
 

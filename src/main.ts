@@ -1,6 +1,17 @@
-import { readEnvConfig } from './config/env-config.ts'
-import { LameduckError } from './errors.ts'
-import { buildService } from './service/build-service.ts'
+// Until the service's own handlers are installed (the plugin does it as it loads), a SIGTERM would
+// kill the process by Node's default. Nothing has started yet: stop cleanly, as `interrupted`.
+const earlySignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
+const onEarlySignal = (signal: NodeJS.Signals) => {
+  // The lifecycle's handler is installed: it decides.
+  if (process.listenerCount(signal) > 1) return
+  process.stderr.write(`${JSON.stringify({ level: 30, time: Date.now(), msg: 'lifecycle: stopped', outcome: 'interrupted', signal, exit_code: 0 })}\n`)
+  process.exit(0)
+}
+for (const signal of earlySignals) process.on(signal, onEarlySignal)
+
+const { readEnvConfig } = await import('./config/env-config.ts')
+const { LameduckError } = await import('./errors.ts')
+const { buildService } = await import('./service/build-service.ts')
 
 // Configuration is read once, here; nothing else reads process.env.
 let config

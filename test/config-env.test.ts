@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { envVariables, readEnvConfig } from '../src/config/env-config.ts'
 import { LameduckError } from '../src/errors.ts'
+import { buildService } from '../src/service/build-service.ts'
 import { ChildService, repoDir } from './support/reliability-child.ts'
 
 function rejection(env: Record<string, string>): string {
@@ -99,6 +100,38 @@ describe('environment: every bad value names the variable and the value', () => 
   })
 })
 
+describe('DRAIN_NOTICE_MS: at most DRAIN_TIMEOUT_MS', () => {
+  it.each([
+    [{ DRAIN_NOTICE_MS: '30001' }, 'an integer from 0 to DRAIN_TIMEOUT_MS (30000); received "30001"'],
+    [{ DRAIN_NOTICE_MS: '5000', DRAIN_TIMEOUT_MS: '4999' }, 'an integer from 0 to DRAIN_TIMEOUT_MS (4999); received "5000"'],
+    [{ DRAIN_NOTICE_MS: '-1' }, 'an integer from 0 to DRAIN_TIMEOUT_MS (30000); received "-1"'],
+    [{ DRAIN_NOTICE_MS: '5s' }, 'an integer from 0 to DRAIN_TIMEOUT_MS (30000); received "5s"'],
+    [{ DRAIN_NOTICE_MS: '' }, 'an integer from 0 to DRAIN_TIMEOUT_MS (30000); received ""'],
+  ])('%j is refused, naming both variables and the value', (env, expected) => {
+    expect(rejection(env)).toBe(`environment variable DRAIN_NOTICE_MS must be ${expected}`)
+  })
+
+  it.each([
+    [{ DRAIN_NOTICE_MS: '0' }, 0],
+    [{ DRAIN_NOTICE_MS: '30000' }, 30000],
+    [{ DRAIN_NOTICE_MS: '250', DRAIN_TIMEOUT_MS: '1000' }, 250],
+  ])('%j gives %i', (env, expected) => {
+    expect(readEnvConfig(env).drainNoticeMs).toBe(expected)
+  })
+
+  it.each([
+    [{}, 5000],
+    [{ DRAIN_NOTICE_MS: '1200' }, 1200],
+    // Unset, it never exceeds a short drain: DRAIN_TIMEOUT_MS alone stays a valid setting.
+    [{ DRAIN_TIMEOUT_MS: '800' }, 800],
+  ])('the service built with %j gives the plugin a notice of %i ms', async (env, expected) => {
+    const app = buildService(readEnvConfig({ LOG_LEVEL: 'silent', ...env }), { signals: false, exit: false })
+    await app.ready()
+    expect(app.lameduck.options.drainNoticeMs).toBe(expected)
+    await app.close()
+  })
+})
+
 describe('the service entry point with a bad environment', () => {
   let child: ChildService | undefined
   afterEach(async () => child?.stop())
@@ -106,6 +139,7 @@ describe('the service entry point with a bad environment', () => {
   it.each([
     ['MAX_CONCURRENCY', '0'],
     ['DRAIN_TIMEOUT_MS', ''],
+    ['DRAIN_NOTICE_MS', '40000'],
     ['LOG_LEVEL', 'loud'],
   ])('%s=%j: one line on stderr naming it, exit 78, nothing listening', async (name, value) => {
     child = new ChildService(`${repoDir}src/main.ts`, { [name]: value })

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkDeploy } from '../src/deploy-check/check-deploy.ts'
+import { envProblems } from '../src/deploy-check/service-facts.ts'
 import { formatProblem } from '../src/deploy-check/deploy-problem.ts'
 import { type DeployFile, deployCopy, type Edit } from './support/deploy-copy.ts'
 import { repoRoot } from './support/service-process.ts'
@@ -255,5 +256,25 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
     const run = runCli(['--cerebrum', 'x.toml'])
     expect(run.status).toBe(2)
     expect(run.stderr).toMatch(/^check-deploy: Unknown option '--cerebrum'/)
+  })
+})
+
+describe('check:deploy reads variables that are only valid together as the service does', () => {
+  const problems = (env: Record<string, string>) => envProblems(new Map(Object.entries(env)))
+
+  it('DRAIN_NOTICE_MS over the default drain is fine when the file sets a longer DRAIN_TIMEOUT_MS', () => {
+    expect(problems({ DRAIN_TIMEOUT_MS: '60000', DRAIN_NOTICE_MS: '40000' })).toEqual([])
+  })
+
+  it('DRAIN_NOTICE_MS longer than the DRAIN_TIMEOUT_MS beside it is reported against DRAIN_NOTICE_MS only', () => {
+    expect(problems({ DRAIN_TIMEOUT_MS: '3000', DRAIN_NOTICE_MS: '5000' })).toEqual([
+      { variable: 'DRAIN_NOTICE_MS', value: '5000', expected: 'an integer from 0 to DRAIN_TIMEOUT_MS (3000)' },
+    ])
+  })
+
+  it('an invalid DRAIN_TIMEOUT_MS is reported alone, not again through DRAIN_NOTICE_MS', () => {
+    expect(problems({ DRAIN_TIMEOUT_MS: '30s', DRAIN_NOTICE_MS: '5000' })).toEqual([
+      { variable: 'DRAIN_TIMEOUT_MS', value: '30s', expected: 'an integer from 1 to 2147483647' },
+    ])
   })
 })

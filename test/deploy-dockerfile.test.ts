@@ -89,7 +89,7 @@ describe('the Dockerfile, carried out step by step without a Docker engine', () 
         await new Promise((r) => setTimeout(r, 100))
       }
     }
-    expect(ready).toEqual({ statusCode: 200, body: { status: 'ready', active_requests: 0, max_concurrency: 4 } })
+    expect(ready).toEqual({ statusCode: 200, body: { status: 'ready', active_requests: 0, max_concurrency: 4, open_streams: 0, open_sessions: 0 } })
 
     const inFlight = request(`${origin}/hello`, {
       method: 'POST',

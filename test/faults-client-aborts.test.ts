@@ -41,7 +41,7 @@ it(`a client that aborts at every stage, ${repeats} times each, is counted once 
     // The handler is working (work_ms) when the client leaves.
     'while the handler works': () => abortAfter(port, hello('{"work_ms":2000}'), 150),
     // The response has started streaming.
-    'while the response streams': () => abortAfter(port, 'GET /stream HTTP/1.1\r\nHost: test\r\n\r\n', 30, true),
+    'while the response streams': () => abortAfter(port, 'GET /endless HTTP/1.1\r\nHost: test\r\n\r\n', 30, true),
   }
   for (const abort of Object.values(stages)) await Promise.all(Array.from({ length: repeats }, abort))
 

@@ -48,7 +48,7 @@ describe('handlers that never answer', () => {
     const hanging = Array.from({ length: 3 }, () =>
       rawExchange(service.port, { send: 'GET /hang HTTP/1.1\r\nHost: test\r\n\r\n', waitMs: 8_000 }),
     )
-    const streaming = rawExchange(service.port, { send: 'GET /stream HTTP/1.1\r\nHost: test\r\n\r\n', waitMs: 8_000 })
+    const streaming = rawExchange(service.port, { send: 'GET /endless HTTP/1.1\r\nHost: test\r\n\r\n', waitMs: 8_000 })
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(await inFlight(service)).toBe(4)
     const signalled = Date.now()

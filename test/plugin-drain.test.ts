@@ -202,7 +202,7 @@ describe('drain over real sockets', () => {
     await waitUntil(() => app.lameduck.readiness().activeRequests === 1)
     const atCapacity = await request(`${origin}/ready`)
     expect(atCapacity.statusCode).toBe(503)
-    expect(await atCapacity.body.json()).toEqual({ status: 'at_capacity', active_requests: 1, max_concurrency: 1 })
+    expect(await atCapacity.body.json()).toEqual({ status: 'at_capacity', active_requests: 1, max_concurrency: 1, open_streams: 0, open_sessions: 0 })
     await (await slow).body.text()
     expect((await request(`${origin}/ready`)).statusCode).toBe(200)
     app.lameduck.shutdown('SIGTERM')
@@ -213,7 +213,7 @@ describe('drain over real sockets', () => {
     await app.lameduck.finished()
   })
 
-  it('12. answers a request pipelined behind in-flight work after the drain begins with 503 or a clean close', async () => {
+  it('12. answers a request pipelined behind in-flight work after the drain begins with 503, and only the last answer closes', async () => {
     const { app, port } = await setup()
     const raw = await rawConnect(port)
     raw.write(get('/work?ms=200'))
@@ -222,10 +222,11 @@ describe('drain over real sockets', () => {
     raw.write(get('/work'))
     const responses = await raw.responses(2)
     await raw.closed
-    expect(responses[0]).toMatchObject({ status: 200, headers: { connection: 'close' } })
-    // The pipelined request is either refused with a 503 or left unanswered on a cleanly closed socket.
-    if (responses[1]) expect(responses[1].status).toBe(503)
+    // The first answer must not say close: Node would drop the answer queued behind it.
+    expect(responses[0]).toMatchObject({ status: 200, headers: { connection: 'keep-alive' } })
+    expect(responses[1]).toMatchObject({ status: 503, headers: { connection: 'close' } })
     expect(raw.error).toBeNull()
+    expect(app.lameduck.actor.getSnapshot().context.requests.rejected.draining).toBe(1)
   })
 
   it('13. does not let a connection that never sent a byte hold the drain open', async () => {
@@ -237,6 +238,17 @@ describe('drain over real sockets', () => {
     await silent.closed
     expect(Date.now() - started).toBeLessThan(1_000)
     expect(exits).toEqual([0])
+  })
+
+  it('counts an open Server-Sent Events stream as a request and says so on /ready (open_streams)', async () => {
+    const { app, port, origin } = await setup({ maxConcurrency: 2 })
+    const raw = await rawConnect(port)
+    raw.write(get('/stream'))
+    await waitUntil(() => raw.received.includes('data: tick'))
+    const ready = await request(`${origin}/ready`)
+    expect(await ready.body.json()).toEqual({ status: 'ready', active_requests: 1, max_concurrency: 2, open_streams: 1, open_sessions: 0 })
+    raw.socket.destroy()
+    await waitUntil(() => app.lameduck.readiness().activeRequests === 0)
   })
 
   it('14. ends a long-lived streaming response at the drain deadline', async () => {
@@ -256,7 +268,7 @@ describe('drain over real sockets', () => {
     for (let i = 0; i < 3; i++) {
       const ready = await request(`${origin}/ready`)
       expect(ready.statusCode).toBe(200)
-      expect(await ready.body.json()).toEqual({ status: 'ready', active_requests: 0, max_concurrency: 1 })
+      expect(await ready.body.json()).toEqual({ status: 'ready', active_requests: 0, max_concurrency: 1, open_streams: 0, open_sessions: 0 })
     }
     expect(app.lameduck.actor.getSnapshot().context.requests.completed).toBe(0)
   })
@@ -287,12 +299,12 @@ describe('drain over real sockets', () => {
   it('answers 503 JSON, not a 500, to work arriving while draining (seed defect 2)', async () => {
     const { app, origin, port } = await setup()
     const slow = request(`${origin}/work?ms=300`)
-    await waitUntil(() => app.lameduck.readiness().activeRequests === 1)
     const raw = await rawConnect(port)
-    await sleep(20)
+    raw.write(get('/work?ms=100'))
+    await waitUntil(() => app.lameduck.readiness().activeRequests === 2)
     app.lameduck.shutdown('SIGTERM')
     raw.write(get('/work'))
-    const [response] = await raw.responses(1)
+    const [, response] = await raw.responses(2)
     expect(response?.status).toBe(503)
     expect(response?.headers['content-type']).toContain('application/json')
     expect(app.lameduck.actor.getSnapshot().context.requests.rejected.draining).toBe(1)

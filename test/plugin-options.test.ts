@@ -14,7 +14,10 @@ describe('plugin options', () => {
       overCapacity: 'admit',
       retryAfterSeconds: 1,
       probes: { health: '/health', ready: '/ready' },
-      signals: ['SIGTERM', 'SIGINT'],
+      signals: ['SIGTERM', 'SIGINT', 'SIGHUP'],
+      drainNoticeMs: 5_000,
+      websocketGoodbye: { code: 1012, reason: 'draining', spreadMs: 1_000, closeTimeoutMs: 2_000 },
+      exit: 'process',
     })
     expect(Object.isFrozen(options)).toBe(true)
   })

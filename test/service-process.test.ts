@@ -114,7 +114,7 @@ describe('the built service as a child process', () => {
     await activeRequests(service, 3)
     for (const controller of aborts) controller.abort()
     expect(await Promise.all(pending)).toEqual(['aborted', 'aborted', 'aborted'])
-    expect(await activeRequests(service, 0)).toEqual({ status: 'ready', active_requests: 0, max_concurrency: 4 })
+    expect(await activeRequests(service, 0)).toEqual({ status: 'ready', active_requests: 0, max_concurrency: 4, open_streams: 0, open_sessions: 0 })
     service.child.kill('SIGTERM')
     expect((await service.exited).code).toBe(0)
     expect(lifecycleLines(service).at(-1)).toMatchObject({ outcome: 'drained', aborted: 3, in_flight: 0 })

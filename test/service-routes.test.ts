@@ -88,6 +88,6 @@ describe('other routes', () => {
     expect((await app.inject({ method: 'GET', url: '/health' })).json()).toEqual({ status: 'healthy' })
     const ready = await app.inject({ method: 'GET', url: '/ready' })
     expect(ready.statusCode).toBe(200)
-    expect(ready.json()).toEqual({ status: 'ready', active_requests: 0, max_concurrency: 8 })
+    expect(ready.json()).toEqual({ status: 'ready', active_requests: 0, max_concurrency: 8, open_streams: 0, open_sessions: 0 })
   })
 })

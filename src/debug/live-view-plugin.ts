@@ -22,9 +22,17 @@ export interface LiveViewOptions {
   path?: string
   /** How often the counts are looked at between transitions, in ms. Default 200. */
   sampleMs?: number
-  /** SSE comment interval that keeps idle proxies from cutting the stream, in ms. Default 15000. */
+  /**
+   * SSE comment interval that keeps idle proxies from cutting the stream, in ms. Default 15000.
+   * Also how long a client that stopped reading may stay behind before it is dropped.
+   */
   heartbeatMs?: number
+  /** Event streams served at once; past it a new one answers 503. Default 16. */
+  maxEventStreams?: number
 }
+
+/** A handful of people watching a replica, with room to spare; each stream costs two timers. */
+export const defaultMaxEventStreams = 16
 
 /**
  * The live view: `GET /debug/lifecycle` (the page) and `GET /debug/lifecycle/events` (Server-Sent
@@ -43,6 +51,10 @@ const liveViewPlugin: FastifyPluginCallback<LiveViewOptions> = (fastify, options
   }
   const sampleMs = options.sampleMs ?? 200
   const heartbeatMs = options.heartbeatMs ?? 15_000
+  const maxEventStreams = options.maxEventStreams ?? defaultMaxEventStreams
+  if (!Number.isSafeInteger(maxEventStreams) || maxEventStreams < 1 || maxEventStreams > 10_000) {
+    return done(invalidOption('maxEventStreams', maxEventStreams, 'an integer from 1 to 10000'))
+  }
 
   const lameduck = fastify.lameduck
   const page = liveViewPage({
@@ -67,7 +79,19 @@ const liveViewPlugin: FastifyPluginCallback<LiveViewOptions> = (fastify, options
 
   const open = new Set<() => void>()
   // No HEAD twin: it would open a stream with no body that lasts until stop.
-  fastify.get(`${path}/events`, { ...common, exposeHeadRoute: false }, (_request, reply) => streamFrames(reply, lameduck, sampleMs, heartbeatMs, open))
+  fastify.get(`${path}/events`, { ...common, exposeHeadRoute: false }, (request, reply) => {
+    // Each stream holds a socket, two timers and a subscription until it ends: bounded (issue 10).
+    if (open.size >= maxEventStreams) {
+      return reply.code(503).header('retry-after', '5').send({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: `the live view already serves ${maxEventStreams} event streams, its limit (maxEventStreams)`,
+      })
+    }
+    streamFrames(reply, lameduck, sampleMs, heartbeatMs, open, () =>
+      request.log.warn('live view: dropped an event stream whose client stopped reading'),
+    )
+  })
   // fastify.close() without a drain closes the server before lameduck's onClose stops the actor, and a
   // server does not close while a stream is open: end the streams first.
   fastify.addHook('preClose', (hookDone) => {
@@ -84,6 +108,7 @@ function streamFrames(
   sampleMs: number,
   heartbeatMs: number,
   open: Set<() => void>,
+  onDropped: () => void,
 ): void {
   reply.hijack()
   const res = reply.raw
@@ -92,34 +117,59 @@ function streamFrames(
     'cache-control': 'no-store',
     'x-accel-buffering': 'no',
   })
-  res.write('retry: 1000\n\n')
+
+  // Backpressure (issue 10): once the socket's buffer is full (`write` answers false), nothing more
+  // is written until it drains; a frame is a whole state, so the client then gets the current one and
+  // misses nothing it needs. A client still behind after `heartbeatMs` is dropped, so a client that
+  // never reads costs at most one buffer, not a buffer that grows with every frame.
+  let stalled: NodeJS.Timeout | null = null
+  const write = (chunk: string) => {
+    if (stalled !== null || res.writableEnded || res.destroyed) return
+    if (res.write(chunk)) return
+    stalled = setTimeout(() => {
+      onDropped()
+      res.destroy()
+    }, heartbeatMs)
+    stalled.unref()
+  }
+  res.on('drain', () => {
+    if (stalled === null) return
+    clearTimeout(stalled)
+    stalled = null
+    send(lameduck.actor.getSnapshot())
+  })
+  write('retry: 1000\n\n')
 
   let sent = ''
   const send = (frameSource: Parameters<typeof lifecycleFrame>[0]) => {
-    if (res.writableEnded || res.destroyed) return
+    if (stalled !== null || res.writableEnded || res.destroyed) return
     const frame = lifecycleFrame(frameSource)
     // Counts move between transitions (they live in the ledger): send a frame only when something changed.
     const { at: _at, ...content } = frame
     const key = JSON.stringify(content)
     if (key === sent) return
     sent = key
-    res.write(`event: lifecycle\ndata: ${JSON.stringify(frame)}\n\n`)
+    write(`event: lifecycle\ndata: ${JSON.stringify(frame)}\n\n`)
   }
 
   const subscription = new Subscription()
   const sampler = setInterval(() => send(lameduck.actor.getSnapshot()), sampleMs)
-  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs)
+  const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs)
   sampler.unref()
   heartbeat.unref()
   const stop = () => {
     clearInterval(sampler)
     clearInterval(heartbeat)
+    if (stalled !== null) clearTimeout(stalled)
     subscription.unsubscribe()
     open.delete(end)
   }
   const end = () => {
     stop()
-    res.end()
+    // A client that is behind would never take the rest: ending would wait on it, and so would the
+    // server's close.
+    if (stalled !== null) res.destroy()
+    else res.end()
   }
   open.add(end)
   res.once('close', stop)

@@ -17,20 +17,30 @@ export interface EnvProblem {
 
 /**
  * Validates each variable the way the service will at start-up, so a bad value is reported
- * here, against the file that sets it, instead of as exit 78 on the platform.
+ * here, against the file that sets it, instead of as exit 78 on the platform. Each is read beside
+ * the other variables that are valid on their own, since some are only valid together
+ * (DRAIN_NOTICE_MS is at most DRAIN_TIMEOUT_MS); a problem is reported against the variable it names.
  */
 export function envProblems(env: ReadonlyMap<string, string>): EnvProblem[] {
-  const problems: EnvProblem[] = []
-  for (const variable of Object.keys(envVariables) as EnvVariable[]) {
-    const value = env.get(variable)
-    if (value === undefined) continue
+  const present = (Object.keys(envVariables) as EnvVariable[]).filter((variable) => env.has(variable))
+  const problemOf = (values: Record<string, string>): LameduckError | null => {
     try {
-      readEnvConfig({ [variable]: value })
+      readEnvConfig(values)
+      return null
     } catch (error) {
       if (!(error instanceof LameduckError)) throw error
-      const expected = /must be (.*); received/.exec(error.message)?.[1] ?? error.message
-      problems.push({ variable, value, expected })
+      return error
     }
+  }
+  const validAlone = present.filter((variable) => problemOf({ [variable]: env.get(variable)! }) === null)
+  const problems: EnvProblem[] = []
+  for (const variable of present) {
+    const value = env.get(variable)!
+    const context = Object.fromEntries(validAlone.filter((other) => other !== variable).map((other) => [other, env.get(other)!]))
+    const error = problemOf({ ...context, [variable]: value })
+    if (error === null || !error.message.startsWith(`environment variable ${variable} `)) continue
+    const expected = /must be (.*); received/.exec(error.message)?.[1] ?? error.message
+    problems.push({ variable, value, expected })
   }
   return problems
 }

@@ -3,11 +3,12 @@ import type { onRequestHookHandler } from 'fastify'
 import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
 import { admissionOf } from '../machine/snapshot-views.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
+import { trackUpgradedSocket } from '../transport/upgraded-sessions.ts'
 import { isProbeRoute } from './probe-routes.ts'
 import { sendRejection } from './rejection.ts'
 
 /**
- * The per-request hot path: one snapshot read, one set insert, one listener.
+ * The per-request hot path: one snapshot read, one list insert, one listener.
  * The response's `close` event fires exactly once whether it finished, was
  * aborted by the client, or its socket was destroyed, and the ledger ignores a
  * second release, so the in-flight count cannot drift.
@@ -15,6 +16,7 @@ import { sendRejection } from './rejection.ts'
 export function admissionHook(
   getSnapshot: () => LifecycleSnapshot,
   ledger: RequestLedger<ServerResponse>,
+  sessions: RequestLedger,
   retryAfterSeconds: number,
 ): onRequestHookHandler {
   function release(this: ServerResponse): void {
@@ -30,9 +32,15 @@ export function admissionHook(
     const snapshot = getSnapshot()
     const reason = admissionOf(snapshot)
     if (reason === null) {
-      const res = reply.raw
-      ledger.begin(res)
-      res.on('close', release)
+      const raw = request.raw
+      // An upgrade (a WebSocket) is a session, not a request: its stand-in response never ends,
+      // and counted as a request it held every drain to the deadline.
+      if ((raw as { upgrade?: boolean }).upgrade === true) trackUpgradedSocket(sessions, raw.socket)
+      else {
+        const res = reply.raw
+        ledger.begin(res)
+        res.on('close', release)
+      }
       done()
       return
     }

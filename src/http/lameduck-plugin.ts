@@ -7,17 +7,21 @@ import { lifecycleMachine, startupActor } from '../machine/lifecycle-machine.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
 import { exitCodeOf, type LifecycleSnapshot, type Readiness, readinessOf } from '../machine/snapshot-views.ts'
 import { type FaultOrigin, listenForFaults } from '../process/fault-listeners.ts'
+import { claimProcessExit } from '../process/shared-exit.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
 import { type LifecycleActor, type LifecycleStreams, lifecycleStreams, whenStopped } from '../streams/lifecycle-streams.ts'
 import { activeMeter, activeTracer } from '../telemetry/active-providers.ts'
+import { ConnectionDrains } from '../transport/connection-drains.ts'
+import { lingerMs } from '../transport/lingering-close.ts'
+import { sayGoodbye } from '../transport/upgraded-sessions.ts'
 import { admissionHook } from './admission-hook.ts'
-import { destroyRemainingConnections, stopAccepting } from './connection-drain.ts'
+import { type DrainNotice, processDrainNotice, requestDrainNotice } from './drain-notice.ts'
 import { lifecycleFields, logTransitions } from './lifecycle-log.ts'
 import { type LameduckOptions, type ResolvedOptions, resolveOptions } from './plugin-options.ts'
 import { registerProbeRoutes } from './probe-routes.ts'
 
 /** What `fastify.lameduck` gives an application. */
-export interface Lameduck extends LifecycleStreams {
+export interface Lameduck extends LifecycleStreams, DrainNotice {
   /** The lifecycle actor: the single source of truth. */
   readonly actor: LifecycleActor
   readonly options: ResolvedOptions
@@ -33,7 +37,14 @@ declare module 'fastify' {
   interface FastifyInstance {
     lameduck: Lameduck
   }
+  interface FastifyRequest {
+    /** This request's drain notice: lameduck's signals, also aborted if the client goes away. */
+    readonly lameduck: DrainNotice
+  }
 }
+
+/** What `@fastify/websocket` decorates the instance with, if registered. */
+type WithWebsockets = { websocketServer?: { clients?: Set<Parameters<typeof sayGoodbye>[1] extends Iterable<infer S> | undefined ? S : never> } }
 
 const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawOptions) => {
   const options: ResolvedOptions = resolveOptions(rawOptions)
@@ -41,16 +52,32 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
     throw new LameduckError('LAMEDUCK_ALREADY_REGISTERED', 'lameduck is already registered on this Fastify instance')
   }
 
+  // Every server Fastify opens for this app (the secondary ones for `localhost` too), every kind of connection.
+  const drains = new ConnectionDrains(fastify.server)
+  // The machine starts now, so a signal that arrives while the app is still loading is a clean
+  // `interrupted` stop; the startup work waits for Fastify to be ready.
+  const serverReady = Promise.withResolvers<void>()
   const machine = lifecycleMachine.provide({
     actions: {
-      stopAccepting: ({ context }) => stopAccepting(fastify.server, context.requests as RequestLedger<ServerResponse>),
+      stopAccepting: ({ context }) => {
+        drains.stopAccepting(context.requests.items())
+        if (options.websocketGoodbye) {
+          sayGoodbye(context.sessions, (fastify as WithWebsockets).websocketServer?.clients, options.websocketGoodbye)
+        }
+      },
     },
-    ...(options.startup ? { actors: { startup: startupActor(options.startup) } } : {}),
+    actors: {
+      startup: startupActor(async (signal) => {
+        await untilAborted(serverReady.promise, signal)
+        await options.startup?.(signal)
+      }),
+    },
   })
   const actor: LifecycleActor = createActor(machine, {
     input: {
       maxConcurrency: options.maxConcurrency,
       drainTimeoutMs: options.drainTimeoutMs,
+      drainNoticeMs: options.drainNoticeMs,
       shutdownDelayMs: options.shutdownDelayMs,
       overCapacity: options.overCapacity,
       startupTimeoutMs: options.startupTimeoutMs,
@@ -58,9 +85,10 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
     ...(options.inspect ? { inspect: options.inspect } : {}),
   })
   const getSnapshot = () => actor.getSnapshot()
-  const ledger = getSnapshot().context.requests as RequestLedger<ServerResponse>
+  const { requests, sessions } = getSnapshot().context
   const streams = lifecycleStreams(actor)
-  const admit = admissionHook(getSnapshot, ledger, options.retryAfterSeconds)
+  const notice = processDrainNotice(streams.snapshot$)
+  const admit = admissionHook(getSnapshot, requests as RequestLedger<ServerResponse>, sessions, options.retryAfterSeconds)
   // Spans and metrics when an OpenTelemetry SDK is registered; nothing at all otherwise. Imported only
   // then: with the semantic conventions it uses, it added about 2.5 MB to the idle RSS of a service
   // without telemetry (bench/findings.md).
@@ -75,8 +103,19 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   // (`app.register(lameduck); app.get(...)` without await), and those went uncounted.
   fastify.addHook('onRequest', admit)
   registerProbeRoutes(fastify, options.probes, getSnapshot)
+  // A getter on the prototype: nothing is made for a request that never asks.
+  fastify.decorateRequest('lameduck', {
+    getter(this: Parameters<typeof requestDrainNotice>[0]) {
+      return requestDrainNotice(this, notice)
+    },
+  })
 
-  let removeSignalListeners = () => {}
+  const claim = options.exit === 'process' ? claimProcessExit() : null
+  const exit = (code: number, urgent: boolean) => {
+    if (claim) claim.exit(code, urgent)
+    else if (typeof options.exit === 'function') options.exit(code)
+  }
+
   const onSignal = (signal: string) => {
     if (actor.getSnapshot().status === 'active') actor.send({ type: 'signal.received', signal })
     else {
@@ -91,82 +130,109 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
     fastify.log.fatal({ err: error, origin }, running ? `lifecycle: ${origin}, draining` : `lifecycle: ${origin} after stop`)
     if (running) actor.send({ type: 'fault.raised', origin, error: error instanceof Error ? error.message : String(error) })
     // Stopped and closing: the lifecycle's outcome stands, but the process failed.
-    else options.exit?.(1)
+    else exit(1, false)
   }
-
-  const finishedPromise = whenStopped(streams).then((snapshot) => finish(fastify, snapshot, options, () => removeSignalListeners()))
 
   const api: Lameduck = {
     actor,
     options,
     ...streams,
+    drainSignal: notice.drainSignal,
+    noticeSignal: notice.noticeSignal,
     readiness: () => readinessOf(actor.getSnapshot()),
     shutdown: (reason = 'shutdown') => onSignal(reason),
     finished: () => finishedPromise,
   }
   fastify.decorate('lameduck', api)
 
+  logTransitions(streams.snapshot$, fastify.log)
+  actor.start()
+  // From registration on, not from onReady: a signal while the app loads must not kill it by default.
+  const removeSignals = listenForSignals(options.signals, onSignal)
+  // Process-wide handlers come as a set: `signals: false` means the application owns the process.
+  const removeFaults = options.signals.length > 0 ? listenForFaults(onFault) : () => {}
+  const removeProcessListeners = () => {
+    removeSignals()
+    removeFaults()
+  }
+
+  const finishedPromise = whenStopped(streams).then((snapshot) =>
+    finish(fastify, snapshot, options, drains, serverReady.promise, exit, () => {
+      removeProcessListeners()
+      claim?.release()
+    }),
+  )
+
   fastify.addHook('onReady', (hookDone) => {
-    logTransitions(streams.snapshot$, fastify.log)
-    actor.start()
-    const removeSignals = listenForSignals(options.signals, onSignal)
-    // Process-wide handlers come as a set: `signals: false` means the application owns the process.
-    const removeFaults = options.signals.length > 0 ? listenForFaults(onFault) : () => {}
-    removeSignalListeners = () => {
-      removeSignals()
-      removeFaults()
-    }
+    serverReady.resolve()
     hookDone()
   })
 
   // fastify.close() called by the application rather than by a signal: stop at once, no drain.
   fastify.addHook('onClose', (_instance, hookDone) => {
     // After a drain, finish() removes the handlers once the other onClose hooks are done.
-    if (actor.getSnapshot().status === 'active') {
-      removeSignalListeners()
-      actor.stop()
-    }
+    if (actor.getSnapshot().status === 'active') actor.stop()
     hookDone()
   })
 }
 
-/** After `stopped`: cut what is left, close Fastify (its onClose hooks), then exit with the lifecycle's code. */
+/**
+ * After `stopped`: let connections close on their own (lingering closes are bounded), cut what is
+ * left, close Fastify (its onClose hooks), then exit with the lifecycle's code.
+ */
 async function finish(
   fastify: FastifyInstance,
   snapshot: LifecycleSnapshot,
   options: ResolvedOptions,
-  removeSignalListeners: () => void,
+  drains: ConnectionDrains,
+  serverReady: Promise<void>,
+  exit: (code: number, urgent: boolean) => void,
+  release: () => void,
 ): Promise<LifecycleSnapshot> {
   if (snapshot.status !== 'done') {
     // Stopped by fastify.close() or failed: there is no drain outcome to act on.
     if (snapshot.status === 'error') fastify.log.error({ err: snapshot.error }, 'lifecycle: machine failed')
-    removeSignalListeners()
+    drains.dispose()
+    release()
     return snapshot
   }
   let code = exitCodeOf(snapshot) ?? 1
-  destroyRemainingConnections(fastify.server)
-  if (snapshot.context.outcome === 'forced') {
+  const outcome = snapshot.context.outcome
+  // Past a deadline the decision is made: cut at once and exit within milliseconds.
+  let urgent = outcome === 'forced' || outcome === 'timed_out'
+  // Stopped without a drain proper (a signal during startup): the listeners close here.
+  drains.stopAccepting([])
+  if (!urgent) await drains.settle(lingerMs + 100)
+  const cut = drains.cut()
+  if (cut > 0) fastify.log.warn({ outcome, connections_cut: cut }, 'lifecycle: connections still open at stop were cut')
+  // Stopped while Fastify still loads plugins (a model loaded in a plugin, say): fastify.close() would
+  // wait for the loading to end. Nothing has been served and nothing listens yet: exit now.
+  const stillBooting = outcome === 'interrupted' && !(await settledNow(serverReady))
+  if (outcome === 'forced' || stillBooting) {
     // The operator asked for "now": do not wait on onClose hooks.
     fastify.close().catch(() => {})
   } else {
     const closed = await closeWithin(fastify, options.closeTimeoutMs)
     if (closed !== true) {
       code = 1
+      urgent = true
       fastify.log.error({ ...lifecycleFields(snapshot), reason: closed }, 'lifecycle: closing the server failed')
     }
   }
+  drains.dispose()
   // Exit first: the default exit takes over the signals, so none falls through to Node's
   // default (death by signal) between our handlers going and its guard arriving.
-  options.exit?.(code)
-  removeSignalListeners()
+  exit(code, urgent)
+  release()
   return snapshot
 }
 
 async function closeWithin(fastify: FastifyInstance, ms: number): Promise<true | string> {
   let timer: NodeJS.Timeout | undefined
+  // Not unref'd: an onClose hook that never settles, with nothing else alive, must still end in exit 1
+  // after `ms`, not in a quiet exit 0 with the later hooks never run.
   const timeout = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve(`onClose hooks still running after ${ms} ms`), ms)
-    timer.unref()
   })
   try {
     return await Promise.race([fastify.close().then(() => true as const), timeout])
@@ -175,6 +241,24 @@ async function closeWithin(fastify: FastifyInstance, ms: number): Promise<true |
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Whether `promise` has already resolved (it is checked, not waited for). */
+function settledNow(promise: Promise<void>): Promise<boolean> {
+  return Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))])
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts. */
+function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, reject)
+  })
 }
 
 export const lameduck = fp(lameduckPlugin, {

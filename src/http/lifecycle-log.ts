@@ -21,6 +21,8 @@ export function lifecycleFields(snapshot: LifecycleSnapshot) {
     aborted: counts.aborted,
     rejected: counts.rejected,
     abandoned: counts.abandoned,
+    // Upgraded connections (WebSockets): open, closed (by either side, the goodbye included), cut at a deadline.
+    sessions: { open: context.sessions.inFlight, closed: context.sessions.completed + context.sessions.aborted, cut: context.sessions.abandoned },
     ...(context.signals.length ? { signals: context.signals } : {}),
     ...(context.outcome ? { outcome: context.outcome, exit_code: exitCodeOf(snapshot) } : {}),
     ...(context.error ? { error: context.error } : {}),

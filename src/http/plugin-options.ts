@@ -4,7 +4,7 @@ import { schemaCheck } from '../config/schema-check.ts'
 import { invalidOption } from '../errors.ts'
 import type { StartupWork } from '../machine/lifecycle-machine.ts'
 import { overCapacityPolicies, type OverCapacityPolicy } from '../machine/lifecycle-names.ts'
-import { exitProcess } from '../process/exit-process.ts'
+import type { WebsocketGoodbye } from '../transport/upgraded-sessions.ts'
 
 export interface LameduckOptions {
   /** In-flight requests at which `/ready` reports `at_capacity`. Match Cerebrium's `replica_concurrency`. Default 1. */
@@ -13,6 +13,17 @@ export interface LameduckOptions {
   drainTimeoutMs?: number
   /** Not-ready-but-serving time after the signal (Kubernetes' endpoint race). Default 0. */
   shutdownDelayMs?: number
+  /**
+   * How long before the drain deadline long-lived work is told to hand over (`noticeSignal`). Default 5000;
+   * at most `drainTimeoutMs` (equal: the notice comes as the drain begins).
+   */
+  drainNoticeMs?: number
+  /**
+   * What `@fastify/websocket` sessions (and other upgraded sockets) get at the drain proper. Default:
+   * close code 1012 `draining`, spread over 1000 ms, cut 2000 ms after a close frame left unanswered.
+   * `false`: nothing; the drain then waits for your sessions to close (until its deadline).
+   */
+  websocketGoodbye?: Partial<WebsocketGoodbye> | false
   /** `admit` (default): serve and report at capacity. `reject`: answer 503 with Retry-After. */
   overCapacity?: OverCapacityPolicy
   /** Seconds put in Retry-After on a 503. Default 1. */
@@ -31,7 +42,10 @@ export interface LameduckOptions {
   startupTimeoutMs?: number
   /** How long `fastify.close()` (your onClose hooks) may take after the drain before exit anyway. Default 5000. */
   closeTimeoutMs?: number
-  /** Called once with the exit code when the lifecycle has stopped and the server is closed. Default: end the process; `false`: do nothing. */
+  /**
+   * Called once with the exit code when the lifecycle has stopped and the server is closed. Default: end the
+   * process, once every lameduck lifecycle in it has stopped, with the worst code; `false`: do nothing.
+   */
   exit?: ((code: number) => void) | false
   /**
    * One SERVER span per request when an OpenTelemetry SDK is registered. Default true;
@@ -49,6 +63,8 @@ export interface ResolvedOptions {
   readonly maxConcurrency: number
   readonly drainTimeoutMs: number
   readonly shutdownDelayMs: number
+  readonly drainNoticeMs: number
+  readonly websocketGoodbye: WebsocketGoodbye | null
   readonly overCapacity: OverCapacityPolicy
   readonly retryAfterSeconds: number
   readonly probes: { readonly health: string | false; readonly ready: string | false }
@@ -56,7 +72,8 @@ export interface ResolvedOptions {
   readonly startup: StartupWork | null
   readonly startupTimeoutMs: number
   readonly closeTimeoutMs: number
-  readonly exit: ((code: number) => void) | null
+  /** `'process'`: the default, the process exit shared by every lameduck lifecycle in it. */
+  readonly exit: ((code: number) => void) | 'process' | null
   readonly requestSpans: boolean
   readonly inspect: InspectionObserver | null
 }
@@ -65,12 +82,27 @@ export const defaultOptions = {
   maxConcurrency: 1,
   drainTimeoutMs: 30_000,
   shutdownDelayMs: 0,
+  drainNoticeMs: 5_000,
   overCapacity: 'admit',
   retryAfterSeconds: 1,
   closeTimeoutMs: 5_000,
   startupTimeoutMs: 600_000,
   requestSpans: true,
 } as const
+
+/**
+ * SIGTERM is the platform's stop and SIGINT the operator's Ctrl-C. SIGHUP too: a closed terminal or a
+ * hung-up session would otherwise kill the process mid-request (Node's default). SIGUSR2 is left to
+ * Node and to the tools that use it (nodemon restarts, heap snapshots); add it if yours means "stop".
+ */
+export const defaultSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
+
+export const defaultWebsocketGoodbye: WebsocketGoodbye = Object.freeze({
+  code: 1012,
+  reason: 'draining',
+  spreadMs: 1_000,
+  closeTimeoutMs: 2_000,
+})
 
 // 24 days: the largest delay a Node timer honours (2^31 - 1 ms).
 const maxTimerMs = 2_147_483_647
@@ -79,6 +111,8 @@ interface DataOptions {
   maxConcurrency?: number
   drainTimeoutMs?: number
   shutdownDelayMs?: number
+  drainNoticeMs?: number
+  websocketGoodbye?: Partial<WebsocketGoodbye> | false
   overCapacity?: OverCapacityPolicy
   retryAfterSeconds?: number
   probes?: { health?: string | false; ready?: string | false }
@@ -103,6 +137,24 @@ const dataSchema = {
     maxConcurrency: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     drainTimeoutMs: { type: 'integer', minimum: 1, maximum: maxTimerMs },
     shutdownDelayMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+    drainNoticeMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+    websocketGoodbye: {
+      anyOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            // 1000-4999 less the codes an endpoint may not send (RFC 6455 7.4.1); 1012 and 1001 mean "come back".
+            code: { type: 'integer', minimum: 1000, maximum: 4999, not: { enum: [1004, 1005, 1006, 1015] } },
+            // A close frame's reason is at most 123 bytes of UTF-8.
+            reason: { type: 'string', maxLength: 123 },
+            spreadMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+            closeTimeoutMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+          },
+        },
+        { type: 'boolean', const: false },
+      ],
+    },
     overCapacity: { type: 'string', enum: [...overCapacityPolicies] },
     retryAfterSeconds: { type: 'integer', minimum: 0, maximum: 86_400 },
     probes: {
@@ -154,6 +206,17 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       throw invalidOption(`signals.${index}`, signal, 'a signal this platform has and Node can catch, e.g. "SIGTERM"')
     }
   }
+  const drainTimeoutMs = d.drainTimeoutMs ?? defaultOptions.drainTimeoutMs
+  // An explicit notice longer than the drain is a mistake worth naming; the default shrinks to fit.
+  if (d.drainNoticeMs !== undefined && d.drainNoticeMs > drainTimeoutMs) {
+    throw invalidOption('drainNoticeMs', d.drainNoticeMs, `at most drainTimeoutMs (${drainTimeoutMs})`)
+  }
+  const goodbye = d.websocketGoodbye
+  const websocketGoodbye =
+    goodbye === false ? null : Object.freeze({ ...defaultWebsocketGoodbye, ...(goodbye ?? {}) })
+  if (websocketGoodbye && Buffer.byteLength(websocketGoodbye.reason) > 123) {
+    throw invalidOption('websocketGoodbye.reason', websocketGoodbye.reason, 'at most 123 bytes of UTF-8')
+  }
   const probes = {
     health: d.probes?.health ?? '/health',
     ready: d.probes?.ready ?? '/ready',
@@ -163,18 +226,20 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   return Object.freeze({
     maxConcurrency: d.maxConcurrency ?? defaultOptions.maxConcurrency,
-    drainTimeoutMs: d.drainTimeoutMs ?? defaultOptions.drainTimeoutMs,
+    drainTimeoutMs,
     shutdownDelayMs: d.shutdownDelayMs ?? defaultOptions.shutdownDelayMs,
+    drainNoticeMs: Math.min(d.drainNoticeMs ?? defaultOptions.drainNoticeMs, drainTimeoutMs),
+    websocketGoodbye,
     overCapacity: d.overCapacity ?? defaultOptions.overCapacity,
     retryAfterSeconds: d.retryAfterSeconds ?? defaultOptions.retryAfterSeconds,
     probes: Object.freeze(probes),
     signals: Object.freeze(
-      d.signals === false ? [] : ((d.signals ?? ['SIGTERM', 'SIGINT']) as NodeJS.Signals[]),
+      d.signals === false ? [] : ((d.signals ?? defaultSignals) as NodeJS.Signals[]),
     ),
     startup: (startup as StartupWork | undefined) ?? null,
     closeTimeoutMs: d.closeTimeoutMs ?? defaultOptions.closeTimeoutMs,
     startupTimeoutMs: d.startupTimeoutMs ?? defaultOptions.startupTimeoutMs,
-    exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? exitProcess),
+    exit: exit === false ? null : ((exit as ((code: number) => void) | undefined) ?? 'process'),
     requestSpans: d.requestSpans ?? defaultOptions.requestSpans,
     inspect: (inspect as InspectionObserver | undefined) ?? null,
   })

@@ -23,6 +23,8 @@ const probeReplySchema = {
       status: { type: 'string' },
       active_requests: { type: 'integer' },
       max_concurrency: { type: 'integer' },
+      open_streams: { type: 'integer' },
+      open_sessions: { type: 'integer' },
     },
   },
 } as const
@@ -52,7 +54,26 @@ export function registerProbeRoutes(
         status: readiness.status,
         active_requests: readiness.activeRequests,
         max_concurrency: readiness.maxConcurrency,
+        open_streams: openStreams(getSnapshot()),
+        open_sessions: readiness.openSessions,
       }
     })
   }
+}
+
+/**
+ * Server-Sent Events responses in flight. They are requests (the platform's `replica_concurrency` counts
+ * them, and so does `at_capacity`); this says how many of `active_requests` are long-lived streams.
+ */
+const eventStreamHead = /\r\ncontent-type:[ \t]*text\/event-stream/i
+
+function openStreams(snapshot: LifecycleSnapshot): number {
+  let streams = 0
+  for (const item of snapshot.context.requests.items()) {
+    // The head as sent: `writeHead(status, headers)` (Fastify's way, and most SSE code's) keeps no
+    // headers for getHeader() to read. A stream whose head is not out yet is not streaming yet.
+    const head = (item as { _header?: unknown })._header
+    if (typeof head === 'string' && eventStreamHead.test(head)) streams++
+  }
+  return streams
 }

@@ -21,8 +21,9 @@ export function sendRejection(
   retryAfterSeconds: number,
 ): void {
   const requests = snapshot.context.requests
+  // No `Connection: close` header here: while draining, the transport marks the last answer on each
+  // HTTP/1.1 socket (a pipelined request behind this one must still be answered), and HTTP/2 forbids it.
   reply.code(503).header('retry-after', String(retryAfterSeconds))
-  if (reason === 'draining' || reason === 'stopped') reply.header('connection', 'close')
   reply.send({
     statusCode: 503,
     error: 'Service Unavailable',

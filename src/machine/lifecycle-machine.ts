@@ -7,6 +7,8 @@ export interface LifecycleSettings {
   readonly maxConcurrency: number
   /** Longest the drain proper may take before remaining work is abandoned. */
   readonly drainTimeoutMs: number
+  /** How long before the drain deadline long-lived work is told to hand over. Default 0 (at the deadline). */
+  readonly drainNoticeMs?: number
   /** Not-ready-but-serving time after the signal, before the listener closes. */
   readonly shutdownDelayMs: number
   /** What happens to a request arriving at capacity. */
@@ -25,12 +27,16 @@ export interface LifecycleTimeline {
   readyAt: number | null
   signalAt: number | null
   drainStartedAt: number | null
+  /** When long-lived work was told the deadline is near (`drainNoticeMs` before it). */
+  noticeAt: number | null
   stoppedAt: number | null
 }
 
 export interface LifecycleContext {
   readonly settings: LifecycleSettings
   readonly requests: RequestLedger
+  /** Upgraded connections (WebSockets): not requests, but the drain waits for them to close too. */
+  readonly sessions: RequestLedger
   readonly now: () => number
   timeline: LifecycleTimeline
   /** The signal that started the drain, then the one that forced it, if any. */
@@ -68,20 +74,26 @@ export const lifecycleMachine = setup({
     // The service's startup work; the HTTP layer provides the real one with `startupActor()`.
     startup: startupActor(async () => {}),
     // Only alive during the drain proper: the ledger's "in-flight reached zero" edge becomes an event.
-    watchIdle: fromCallback<LifecycleEvent, RequestLedger>(({ input, sendBack }) =>
-      input.subscribe((edge) => {
-        if (edge === 'idle') sendBack({ type: 'requests.idle' })
-      }),
-    ),
+    watchIdle: fromCallback<LifecycleEvent, readonly RequestLedger[]>(({ input, sendBack }) => {
+      const stops = input.map((ledger) =>
+        ledger.subscribe((edge) => {
+          if (edge === 'idle') sendBack({ type: 'requests.idle' })
+        }),
+      )
+      return () => {
+        for (const stop of stops) stop()
+      }
+    }),
   },
   guards: {
-    isIdle: ({ context }) => context.requests.inFlight === 0,
+    isIdle: ({ context }) => context.requests.inFlight === 0 && context.sessions.inFlight === 0,
     hasNoShutdownDelay: ({ context }) => context.settings.shutdownDelayMs <= 0,
   },
   delays: {
     shutdownDelay: ({ context }) => context.settings.shutdownDelayMs,
     startupTimeout: ({ context }) => context.settings.startupTimeoutMs ?? maxTimerMs,
     drainTimeout: ({ context }) => context.settings.drainTimeoutMs,
+    drainNotice: ({ context }) => Math.max(0, context.settings.drainTimeoutMs - (context.settings.drainNoticeMs ?? 0)),
   },
   actions: {
     recordReady: assign({
@@ -118,13 +130,18 @@ export const lifecycleMachine = setup({
     recordDrainStarted: assign({
       timeline: ({ context }) => ({ ...context.timeline, drainStartedAt: context.now() }),
     }),
+    recordNotice: assign({
+      timeline: ({ context }) => ({ ...context.timeline, noticeAt: context.now() }),
+    }),
     recordDrained: assign({ outcome: 'drained' }),
     abandonAtDeadline: assign(({ context }) => {
       context.requests.abandon()
+      context.sessions.abandon()
       return { outcome: 'timed_out' as const }
     }),
     abandonOnSecondSignal: assign(({ context, event }) => {
       context.requests.abandon()
+      context.sessions.abandon()
       return {
         outcome: 'forced' as const,
         signals: event.type === 'signal.received' ? [...context.signals, event.signal] : context.signals,
@@ -145,13 +162,15 @@ export const lifecycleMachine = setup({
       settings: Object.freeze({
         maxConcurrency: input.maxConcurrency,
         drainTimeoutMs: input.drainTimeoutMs,
+        drainNoticeMs: input.drainNoticeMs ?? 0,
         shutdownDelayMs: input.shutdownDelayMs,
         overCapacity: input.overCapacity,
         ...(input.startupTimeoutMs === undefined ? {} : { startupTimeoutMs: input.startupTimeoutMs }),
       }),
       requests: new RequestLedger(input.maxConcurrency),
+      sessions: new RequestLedger(Number.MAX_SAFE_INTEGER),
       now,
-      timeline: { createdAt: now(), readyAt: null, signalAt: null, drainStartedAt: null, stoppedAt: null },
+      timeline: { createdAt: now(), readyAt: null, signalAt: null, drainStartedAt: null, noticeAt: null, stoppedAt: null },
       signals: [],
       inFlightAtSignal: null,
       outcome: null,
@@ -197,11 +216,13 @@ export const lifecycleMachine = setup({
         drain: {
           entry: ['recordDrainStarted', 'stopAccepting'],
           always: { guard: 'isIdle', target: '#lifecycle.stopped', actions: 'recordDrained' },
-          invoke: { src: 'watchIdle', input: ({ context }) => context.requests },
+          invoke: { src: 'watchIdle', input: ({ context }) => [context.requests, context.sessions] },
           on: {
             'requests.idle': { guard: 'isIdle', target: '#lifecycle.stopped', actions: 'recordDrained' },
           },
           after: {
+            // Targetless: long-lived work is told to hand over; the drain goes on.
+            drainNotice: { actions: 'recordNotice' },
             drainTimeout: { target: '#lifecycle.stopped', actions: 'abandonAtDeadline' },
           },
         },

@@ -23,6 +23,8 @@ export interface Readiness {
   readonly status: ReadinessStatus
   readonly activeRequests: number
   readonly maxConcurrency: number
+  /** Upgraded connections (WebSockets) open. Not requests: they do not count toward `at_capacity`. */
+  readonly openSessions: number
 }
 
 export function readinessOf(snapshot: LifecycleSnapshot): Readiness {
@@ -35,6 +37,7 @@ export function readinessOf(snapshot: LifecycleSnapshot): Readiness {
     status,
     activeRequests: requests.inFlight,
     maxConcurrency: requests.maxConcurrency,
+    openSessions: snapshot.context.sessions.inFlight,
   }
 }
 

@@ -15,13 +15,22 @@ export function exitProcess(code: number, backstopMs = 1_000): void {
   }
   const backstop = setTimeout(() => {
     const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'Timeout')
-    process.stderr.write(
-      `${JSON.stringify({ level: 40, time: Date.now(), msg: 'lameduck: event loop still busy after stop, exiting anyway', left })}\n`,
-    )
+    if (backstopMs >= urgentBackstopMs * 2) {
+      process.stderr.write(
+        `${JSON.stringify({ level: 40, time: Date.now(), msg: 'lameduck: event loop still busy after stop, exiting anyway', left })}\n`,
+      )
+    }
     process.exit(code)
   }, backstopMs)
   backstop.unref()
 }
+
+/**
+ * After a deadline (second signal, drain deadline, close timeout) the decision is made and work was
+ * abandoned on purpose: application timers still pending (a handler's `sleep(5000)`) must not delay
+ * the exit by the full backstop. A few milliseconds still let synchronous logs and the span flush go.
+ */
+export const urgentBackstopMs = 50
 
 const lateSignals = ['SIGTERM', 'SIGINT'] as const
 

@@ -1,14 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServiceConfig } from '../config/env-config.ts'
 import { lameduck } from '../http/lameduck-plugin.ts'
 import type { LameduckOptions } from '../http/plugin-options.ts'
 import type { LifecycleInspector } from '../inspect/lifecycle-inspector.ts'
+import { echoMaxMessageBytes, echoRoute } from './echo-route.ts'
 import { errorReplies } from './error-replies.ts'
 import { helloRoute } from './hello-route.ts'
 import { type ServerLimits, serverLimits } from './server-limits.ts'
 import { serviceFastifyOptions } from './service-options.ts'
+import { streamRoute } from './stream-route.ts'
 import { logCorrelation } from '../telemetry/log-correlation.ts'
+import { requestLogFields } from './request-log-fields.ts'
 
 
 /** The reference service: the seed's app, done right. `pluginOverrides` is for tests and benchmarks. */
@@ -19,7 +23,7 @@ export function buildService(
 ): FastifyInstance {
   const app = Fastify({
     // trace_id and span_id on the lines logged inside a request, when tracing is on.
-    logger: { level: config.logLevel, ...logCorrelation() },
+    logger: { level: config.logLevel, ...logCorrelation(), serializers: { req: requestLogFields } },
     ...serviceFastifyOptions({ ...serverLimits, ...limitOverrides }),
   })
 
@@ -40,6 +44,7 @@ export function buildService(
   app.register(lameduck, () => ({
     maxConcurrency: config.maxConcurrency,
     drainTimeoutMs: config.drainTimeoutMs,
+    ...(config.drainNoticeMs === null ? {} : { drainNoticeMs: config.drainNoticeMs }),
     shutdownDelayMs: config.shutdownDelayMs,
     overCapacity: config.overCapacity,
     startup: config.startupMs > 0 ? (signal: AbortSignal) => sleep(config.startupMs, undefined, { signal }) : undefined,
@@ -52,6 +57,14 @@ export function buildService(
     app.register(import('../debug/live-view-plugin.ts').then((m) => ({ default: m.lifecycleLiveView })), { token: config.debugToken })
   }
   errorReplies(app)
-  app.register(async (routes) => helloRoute(routes))
+  // JSON only: Fastify also parses text/plain by default, and a string body then failed validation
+  // (400) instead of answering 415 as every other non-JSON type does.
+  app.removeContentTypeParser('text/plain')
+  app.register(websocket, { options: { maxPayload: echoMaxMessageBytes } })
+  app.register(async (routes) => {
+    helloRoute(routes)
+    streamRoute(routes)
+    echoRoute(routes)
+  })
   return app
 }

@@ -1,4 +1,4 @@
-import { schemaErrorFormatter } from './error-replies.ts'
+import { frameworkErrorReply, schemaErrorFormatter } from './error-replies.ts'
 import type { ServerLimits } from './server-limits.ts'
 
 /**
@@ -20,6 +20,7 @@ export function serviceFastifyOptions(limits: ServerLimits) {
     // fields are an error rather than silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
     schemaErrorFormatter,
+    frameworkErrors: frameworkErrorReply,
   }
 }
 

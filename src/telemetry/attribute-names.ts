@@ -19,6 +19,9 @@ export const lameduckAttributes = {
   drainAborted: 'lameduck.drain.aborted',
   drainAbandoned: 'lameduck.drain.abandoned',
   drainTimedOut: 'lameduck.drain.timed_out',
+  /** WebSocket sessions that closed during the drain (the 1012 goodbye answered), and those cut at the end. */
+  drainSessionsClosed: 'lameduck.drain.sessions_closed',
+  drainSessionsCut: 'lameduck.drain.sessions_cut',
   drainDelayMs: 'lameduck.drain.delay_ms',
   drainDrainMs: 'lameduck.drain.drain_ms',
   drainTimeoutMs: 'lameduck.drain.timeout_ms',

@@ -21,6 +21,7 @@ export function traceLifecycle(
   let drain: Span | null = null
   let completedAtSignal = 0
   let abortedAtSignal = 0
+  let sessionsClosedAtSignal = 0
 
   return snapshot$
     .pipe(
@@ -50,6 +51,7 @@ export function traceLifecycle(
       if (drained && drain === null) {
         completedAtSignal = requests.completed
         abortedAtSignal = requests.aborted
+        sessionsClosedAtSignal = context.sessions.completed + context.sessions.aborted
         drain = tracer.startSpan(
           'lameduck.drain',
           {
@@ -77,6 +79,8 @@ export function traceLifecycle(
         [attr.drainAborted]: requests.aborted - abortedAtSignal,
         [attr.drainAbandoned]: requests.abandoned,
         [attr.drainTimedOut]: context.outcome === 'timed_out',
+        [attr.drainSessionsClosed]: context.sessions.completed + context.sessions.aborted - sessionsClosedAtSignal,
+        [attr.drainSessionsCut]: context.sessions.abandoned,
       }
       if (signalAt !== null) attributes[attr.drainDelayMs] = (drainStartedAt ?? stoppedAt ?? signalAt) - signalAt
       if (drainStartedAt !== null && stoppedAt !== null) attributes[attr.drainDrainMs] = stoppedAt - drainStartedAt

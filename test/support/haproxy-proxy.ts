@@ -37,6 +37,9 @@ export function haproxyConfig(options: { port: number; socket: string; servers: 
     // restarted replica to come back and hide the refusal. No retries, no redispatch: every refused
     // or reset connection reaches the client as an error and is counted.
     '    retries 0',
+    // Say whom a request is from: without it every client reaches a replica from 127.0.0.1 and looks
+    // local to anything that trusts loopback, such as the live view without a token (issue 10).
+    '    option forwardfor',
     '',
     'frontend fe',
     `    bind 127.0.0.1:${options.port}`,

@@ -51,7 +51,7 @@ export async function startService(env: Record<string, string> = {}, entry = bui
     void exited.then(() => (exitedEarly = true))
     await waitUntil(() => logs.some(predicate) || exitedEarly, timeoutMs)
     const found = logs.find(predicate)
-    if (!found) throw new Error(`service exited before the expected log line; stderr: ${stderr}`)
+    if (!found) throw new Error(`service exited before the expected log line; stderr: ${stderr}; stdout: ${JSON.stringify(logs).slice(-1500)}`)
     return found
   }
 

@@ -1,0 +1,88 @@
+import type { ServerResponse } from 'node:http'
+import type { Server, Socket } from 'node:net'
+import { Server as TlsServer } from 'node:tls'
+import { Http1Drain } from './http1-drain.ts'
+import { Http2Drain } from './http2-drain.ts'
+import { watchListeningServers } from './listening-servers.ts'
+import type { ServerDrain } from './server-drain.ts'
+import { SocketSet } from './socket-set.ts'
+
+/** HTTP/2 servers (h2c and TLS) have `updateSettings`; HTTP/1 servers do not. */
+const isHttp2Server = (server: Server) => typeof (server as { updateSettings?: unknown }).updateSettings === 'function'
+
+/**
+ * Every connection of every server the application listens on, drained together: the one object the
+ * lifecycle's `stopAccepting` and the final cut talk to. One drain per kind of connection and server.
+ */
+export class ConnectionDrains {
+  readonly #drains: ServerDrain[] = []
+  readonly #http1: Http1Drain[] = []
+  /** Every TCP connection, for the cut: a TLS handshake that never finished is no one else's. */
+  readonly #tcp = new SocketSet<Socket>()
+  readonly #stopWatching: () => void
+  #draining = false
+
+  constructor(main: Server) {
+    this.#stopWatching = watchListeningServers(main, (server) => this.#adopt(server))
+  }
+
+  get servers(): Server[] {
+    return [...new Set(this.#drains.map((drain) => drain.server))]
+  }
+
+  /** The drain proper. `inFlight` lists the responses in flight, newest first. */
+  stopAccepting(inFlight: Iterable<object>): void {
+    this.#draining = true
+    for (const item of inFlight) {
+      const res = item as ServerResponse
+      // HTTP/1 responses only: an HTTP/2 stream ends with its session's GOAWAY.
+      const socket = (res as { req?: { socket?: Socket } }).req?.socket
+      const drain = socket && this.#http1.find((d) => d.server === (socket as { server?: Server }).server)
+      drain?.claimInFlight(res)
+    }
+    for (const drain of this.#drains) drain.stopAccepting()
+  }
+
+  openConnections(): number {
+    return this.#tcp.size
+  }
+
+  /** Resolves when every connection has closed (lingering closes are bounded), or after `ms`. */
+  async settle(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms)
+    })
+    try {
+      return await Promise.race([this.#tcp.whenEmpty().then(() => true as const), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Destroys whatever is still open; returns how many TCP connections that was. */
+  cut(): number {
+    for (const drain of this.#drains) drain.cut()
+    return this.#tcp.destroyAll()
+  }
+
+  /** Stops watching for new servers (after stop). */
+  dispose(): void {
+    this.#stopWatching()
+  }
+
+  #adopt(server: Server): void {
+    server.on('connection', (socket: Socket) => this.#tcp.add(socket))
+    const drains: ServerDrain[] = []
+    if (isHttp2Server(server)) drains.push(new Http2Drain(server))
+    // HTTP/1: every server but h2c (cleartext HTTP/2 speaks nothing else); over TLS, what ALPN did not make h2.
+    if (!isHttp2Server(server) || server instanceof TlsServer) {
+      const http1 = new Http1Drain(server)
+      this.#http1.push(http1)
+      drains.push(http1)
+    }
+    this.#drains.push(...drains)
+    // A server that starts listening after the drain began (a secondary bound late) is drained at once.
+    if (this.#draining) for (const drain of drains) drain.stopAccepting()
+  }
+}
