@@ -23,7 +23,10 @@ export function startLoad(router: Router, concurrency: number, streams: number, 
       const sent = await router.send(kind, end.signal)
       tally.inFlight--
       if (sent.final.closedAtEnd) {
-        tally.streams.events += sent.final.events ?? 0
+        if (kind === 'stream' && sent.final.instance !== null) {
+          tally.streams.openAtEnd++
+          tally.streams.events += sent.final.events ?? 0
+        }
         break
       }
       tally.add(kind, sent, clock())
