@@ -184,7 +184,8 @@ describe('lifecycle spans', () => {
     telemetry = installInMemoryTelemetry()
     const { origin, app: service } = await start({ shutdownDelayMs: 100 })
     const inFlight = hello(origin, { work_ms: 400 })
-    await sleep(50)
+    // In flight for sure, however loaded the machine: not a fixed sleep.
+    while (service.lameduck.readiness().activeRequests === 0) await sleep(5)
     const signalAt = Date.now()
     service.lameduck.shutdown('SIGTERM')
     expect((await inFlight).statusCode).toBe(200)

@@ -293,6 +293,19 @@ describe('HTTP/1.1 sockets', () => {
     }
   })
 
+  it('a connection accepted just before the drain, its first request a moment later: answered 503 Connection: close, not met by a FIN', async () => {
+    const { app, port } = await start()
+    const raw = await rawConnect(port)
+    app.lameduck.shutdown('SIGTERM')
+    await sleep(30)
+    raw.write(get('/work'))
+    const [response] = await raw.responses(1)
+    await raw.closed
+    expect(response).toMatchObject({ status: 503, headers: { connection: 'close', 'retry-after': '1' } })
+    expect(raw.error).toBeNull()
+    await app.lameduck.finished()
+  })
+
   it('a slow body during the drain still gets the server\'s own requestTimeout (408), not the drain deadline', async () => {
     const { app, port, exits } = await start(
       // Node enforces requestTimeout only with headersTimeout at or below it (the service's limits are so).

@@ -94,12 +94,24 @@ export class Http1Drain implements ServerDrain {
     // A response in progress that lameduck does not count (a probe, a request still in earlier
     // onRequest hooks): it is the newest on its socket unless a later request says otherwise.
     if (current && !this.#newest.has(socket)) this.#markNewest(socket, current)
-    else if (!current) lingeringClose(socket)
+    else if (current) return
+    // A connection accepted just before the listener closed whose first request is still on the wire:
+    // a moment for it to arrive, so it is answered (503, `Connection: close`) rather than met by a FIN
+    // that a client cannot tell from a crash. A keep-alive socket between requests closes at once.
+    else if (socket.bytesRead === 0) later(firstRequestGraceMs, () => this.#closeIfIdle(socket))
+    else lingeringClose(socket)
   }
 
   #closeIfIdle(socket: HttpSocket): void {
     if (!socket._httpMessage && !isLingering(socket)) lingeringClose(socket)
   }
+}
+
+/** How long a connection that has not sent a byte yet gets, at the drain, for its first request. */
+export const firstRequestGraceMs = 250
+
+function later(ms: number, run: () => void): void {
+  setTimeout(run, ms).unref()
 }
 
 function lingerInsteadOfDestroy(socket: Socket): void {
