@@ -16,7 +16,9 @@ describe.concurrent('lameduck rehearse names what broke', () => {
     ])
     expect(run.code, run.stderr).toBe(1)
     expect(run.stdout).toContain('A SIGKILL, grace period over')
-    expect(run.stdout).toMatch(/verdict {5}FAIL: A outlived the 1500 ms grace period and was killed by SIGKILL with none of the router's requests in flight: idle keep-alive connections held open/)
+    // A request already on its way when A left the rotation can still meet Fastify's closing 503 on a slow
+    // machine; the SIGKILL is the finding, whatever comes before it.
+    expect(run.stdout).toMatch(/verdict {5}FAIL: (.*; )?A outlived the 1500 ms grace period and was killed by SIGKILL with none of the router's requests in flight: idle keep-alive connections held open/)
   }, 40_000)
 
   it('the same app in the kubernetes order: the requests the router still sends it after SIGTERM are answered 503, counted as lost', async () => {
