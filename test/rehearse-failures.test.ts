@@ -9,14 +9,22 @@ import { fixture, runRehearse } from './support/rehearse-cli.ts'
 const byKind = (failures: readonly { kind: string; count: number }[]) => Object.fromEntries(failures.map((f) => [f.kind, f.count]))
 
 describe.concurrent('lameduck rehearse names what broke', () => {
-  it('a plain Fastify app (app.close() on SIGTERM, no lameduck): killed by SIGKILL at the grace period, keep-alive connections held; exit 1', async () => {
+  it('a plain Fastify app (app.close() on SIGTERM, no lameduck): killed by SIGKILL at the grace period with keep-alive connections held, or loses what was not yet routed; exit 1', async () => {
     const run = await runRehearse([
       'rehearse', '--ready-path', '/ready', '--grace-period', '1500ms', '--duration', '1500', '--stop-after', '600', '--probe-interval', '100',
-      '--concurrency', '4', '--method', 'POST', '--path', '/hello', '--body', '{"work_ms":100}', '--', process.execPath, fixture('plain-fastify.ts'),
+      '--concurrency', '4', '--method', 'POST', '--path', '/hello', '--body', '{"work_ms":300}', '--', process.execPath, fixture('plain-fastify.ts'),
     ])
     expect(run.code, run.stderr).toBe(1)
-    expect(run.stdout).toContain('A SIGKILL, grace period over')
-    expect(run.stdout).toMatch(/verdict {5}FAIL: A outlived the 1500 ms grace period and was killed by SIGKILL with none of the router's requests in flight: idle keep-alive connections held open/)
+    const sigkill = /verdict {5}FAIL: (.*; )?A outlived the 1500 ms grace period and was killed by SIGKILL with none of the router's requests in flight: idle keep-alive connections held open/
+    // Usually the requests in its handlers at SIGTERM finish with Connection: keep-alive and close() waits for
+    // those connections until SIGKILL. When a request had reached A but not yet its router (a busy machine),
+    // Fastify answers it 503 with Connection: close: that request is lost, and with its connection gone A can exit.
+    if (!sigkill.test(run.stdout)) {
+      expect(run.stdout).toMatch(/verdict {5}FAIL: \d+ requests? lost: 5xx x\d+$/m)
+      expect(run.stdout).toMatch(/failures {4}5xx +\d+ {2}\(A \d+; first at SIGTERM\+\d+ ms: A: 503\)/)
+    } else {
+      expect(run.stdout).toContain('A SIGKILL, grace period over, 0 in flight on it')
+    }
   }, 40_000)
 
   it('the same app in the kubernetes order: the requests the router still sends it after SIGTERM are answered 503, counted as lost', async () => {

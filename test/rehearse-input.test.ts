@@ -1,4 +1,6 @@
+import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -53,6 +55,19 @@ describe.concurrent('lameduck rehearse refuses bad input with one clear line, ex
 
     const wrong = write('cerebrium.toml', '[cerebrium.runtime.custom]\nport = "eighty"\n')
     expect(() => parseRehearseOptions(['--', 'x'], wrong.dir)).toThrow(`${wrong.dir}/cerebrium.toml: cerebrium.runtime.custom.port must be an integer port from 1 to 65535; received "eighty"`)
+  })
+
+  it('a port already taken, before anything starts', async () => {
+    const holder = createServer().listen(0)
+    await once(holder, 'listening')
+    const port = (holder.address() as AddressInfo).port
+    try {
+      const run = await runRehearse(['rehearse', '--port', String(port), '--', node, '-v'])
+      expect(run.code).toBe(2)
+      expect(run.stderr).toBe(`lameduck rehearse: port ${port} (from --port or the deployment file) is already in use: stop what holds it, or pass --port 0 for a free port\n`)
+    } finally {
+      holder.close()
+    }
   })
 
   it('bad flags name the flag and the value', async () => {

@@ -10,3 +10,20 @@ export async function freePort(): Promise<number> {
   await once(server, 'close')
   return port
 }
+
+/** Whether something already listens on the port (on any address, as a service binding 0.0.0.0 would find). */
+export async function portInUse(port: number): Promise<boolean> {
+  const server = createServer()
+  try {
+    server.listen(port)
+    await once(server, 'listening')
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+  } finally {
+    if (server.listening) {
+      server.close()
+      await once(server, 'close')
+    }
+  }
+}

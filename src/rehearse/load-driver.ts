@@ -15,7 +15,7 @@ const pauseAfterFailureMs = 20
 /** `concurrency` clients in closed loops, the first `streams` of them holding SSE streams, the rest sending requests. */
 export function startLoad(router: Router, concurrency: number, streams: number, tally: LoadTally, clock: Clock): Load {
   let stopping = false
-  // Streams may never end on their own: at stop they are closed, and not counted.
+  // Streams may never end on their own, and a request may still wait for a ready instance: at stop both are let go, uncounted.
   const end = new AbortController()
   const client = async (kind: 'request' | 'stream') => {
     while (!stopping) {
@@ -23,7 +23,10 @@ export function startLoad(router: Router, concurrency: number, streams: number, 
       const sent = await router.send(kind, end.signal)
       tally.inFlight--
       if (sent.final.closedAtEnd) {
-        tally.streams.events += sent.final.events ?? 0
+        if (kind === 'stream' && sent.final.instance !== null) {
+          tally.streams.openAtEnd++
+          tally.streams.events += sent.final.events ?? 0
+        }
         break
       }
       tally.add(kind, sent, clock())

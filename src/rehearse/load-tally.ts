@@ -21,8 +21,11 @@ export interface Totals {
 /** The running counts of the load: totals, and every failed attempt by kind. */
 export class LoadTally {
   readonly requests: Totals = { sent: 0, answered: 0, lost: 0 }
-  /** `endedBy`: proper ends by the name of the end event (`done`, or `reconnect` at a drain). */
-  readonly streams: Totals & { events: number; endedBy: Record<string, number> } = { sent: 0, answered: 0, lost: 0, events: 0, endedBy: {} }
+  /**
+   * `sent` counts streams that ended (properly or not); `openAtEnd` those still open when the load ended, closed by
+   * the rehearsal and counted nowhere else; `endedBy`: proper ends by end event (`done`, or `reconnect` at a drain).
+   */
+  readonly streams: Totals & { events: number; openAtEnd: number; endedBy: Record<string, number> } = { sent: 0, answered: 0, lost: 0, events: 0, openAtEnd: 0, endedBy: {} }
   /** Attempts that failed, by kind, retried ones included. */
   readonly failures = new Map<FailureKind, FailureCount>()
   /** Final outcomes that failed, by kind. */

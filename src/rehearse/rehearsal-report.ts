@@ -49,7 +49,7 @@ export interface RehearsalReport {
     readonly env: Readonly<Record<string, string>>
   }
   readonly requests: Totals & { readonly answeredAfterRetry: number }
-  readonly streams: (Totals & { readonly events: number; readonly endedBy: Readonly<Record<string, number>> }) | null
+  readonly streams: (Totals & { readonly events: number; readonly openAtEnd: number; readonly endedBy: Readonly<Record<string, number>> }) | null
   readonly failures: readonly FailureLine[]
   readonly instances: readonly InstanceLine[]
   readonly termination: Termination & { readonly sigtermToExitMs: number; readonly killedBySigkill: boolean }

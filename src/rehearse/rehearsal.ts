@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Clock, startClock } from './clock.ts'
-import { freePort } from './free-port.ts'
+import { startClock } from './clock.ts'
+import { freePort, portInUse } from './free-port.ts'
+import { RehearseError } from './rehearse-error.ts'
 import { type InstanceProcess, startInstance } from './instance-process.ts'
 import { startLoad } from './load-driver.ts'
 import { LoadTally } from './load-tally.ts'
@@ -36,6 +37,9 @@ const cleanupGraceMs = 5000
  * order; the load goes on until `durationMs` and until A is gone; then B is stopped and the report is built.
  */
 export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks = {}): Promise<RehearsalReport> {
+  if (options.port !== 0 && (await portInUse(options.port))) {
+    throw new RehearseError(`port ${options.port} (from --port or the deployment file) is already in use: stop what holds it, or pass --port 0 for a free port`)
+  }
   const clock = startClock()
   const timeline: ProbeChange[] = []
   const pollers: ProbePoller[] = []
@@ -80,8 +84,7 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
       exit: i.process.exit() ?? null,
     }))
     // B's own cleanup stop is not part of the verdict: only an exit before the load ended is.
-    const report = buildReport({ options, tally, instances: lines, termination, timeline: [...timeline].sort((x, y) => x.at - y.at), elapsedMs: loadEnd })
-    return report
+    return buildReport({ options, tally, instances: lines, termination, timeline: [...timeline].sort((x, y) => x.at - y.at), elapsedMs: loadEnd })
   } finally {
     clearInterval(progress)
     for (const poller of pollers) poller.stop()
@@ -97,12 +100,12 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
   }
 
   function launch(name: string, port: number): Launched {
-    const process = startInstance(name, options.command, port, options.env, clock)
-    hooks.onInstance?.(process)
+    const instance = startInstance(name, options.command, port, options.env, clock)
+    hooks.onInstance?.(instance)
     const ready = pollProbe(name, 'ready', port, options.readyPath, options.probeIntervalMs, clock, timeline)
     pollers.push(ready)
     if (options.healthPath !== null) pollers.push(pollProbe(name, 'health', port, options.healthPath, options.probeIntervalMs, clock, timeline))
-    return { process, ready, readyAt: null }
+    return { process: instance, ready, readyAt: null }
   }
 }
 
@@ -115,5 +118,3 @@ async function stopReplacement(instance: InstanceProcess): Promise<void> {
   instance.kill()
   await instance.exited
 }
-
-export type { Clock }

@@ -19,7 +19,7 @@ export function formatReport(report: RehearsalReport): string {
   if (report.streams) {
     const st = report.streams
     const endings = Object.entries(st.endedBy).map(([name, n]) => `${n} by ${name}`).join(', ')
-    out.push(`  streams     ${st.sent} opened, ${st.answered} ended properly${endings ? ` (${endings})` : ''}, ${st.lost} lost, ${st.events} events`)
+    out.push(`  streams     ${st.sent + st.openAtEnd} opened, ${st.answered} ended properly${endings ? ` (${endings})` : ''}, ${st.lost} lost, ${st.openAtEnd} still open at the end, ${st.events} events`)
   }
   if (report.failures.length === 0) out.push('  failures    none')
   const width = Math.max(0, ...report.failures.map((f) => f.label.length))

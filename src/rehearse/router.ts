@@ -24,7 +24,7 @@ export interface Attempt {
   readonly events?: number
   /** For a stream: the name of its last event. */
   readonly lastEvent?: string
-  /** A stream still open when the load ended, closed by the rehearsal itself: neither answered nor lost. */
+  /** A stream still open when the load ended, closed by the rehearsal itself, or a request still waiting for a ready instance then: neither answered nor lost. */
   readonly closedAtEnd?: boolean
 }
 
@@ -82,17 +82,16 @@ export class Router {
     return this.#upstreams.find((u) => u.route.name === name)?.inFlight ?? 0
   }
 
-  routable(name: string): boolean {
-    const upstream = this.#upstreams.find((u) => u.route.name === name)
-    return upstream !== undefined && !upstream.removed && upstream.route.isReady()
-  }
-
-  /** `end` closes a stream still open when the load ends. */
+  /** `end`, when the load ends: closes a stream still open, and stops waiting for a ready instance (neither is counted). */
   async send(kind: 'request' | 'stream', end?: AbortSignal): Promise<Sent> {
     const attempts: Attempt[] = []
     const tried = new Set<Upstream>()
     for (;;) {
-      const upstream = this.#pick(kind, tried) ?? (attempts.length === 0 ? await this.#waitForRoute(kind) : undefined)
+      const upstream = this.#pick(kind, tried) ?? (attempts.length === 0 ? await this.#waitForRoute(kind, end) : undefined)
+      if (!upstream && end?.aborted && attempts.length === 0) {
+        const final: Attempt = { instance: null, failure: null, detail: 'the load ended while it waited for a ready instance', closedAtEnd: true }
+        return { attempts: [final], final }
+      }
       if (!upstream) {
         const final: Attempt = attempts.at(-1) ?? { instance: null, failure: 'no-route', detail: `no instance was ready and in rotation for ${this.#options.timeoutMs} ms` }
         return { attempts: attempts.length ? attempts : [final], final }
@@ -113,9 +112,9 @@ export class Router {
    * With no instance ready, a platform holds the request (Cerebrium queues beyond replica_concurrency) rather
    * than failing it at once: wait for one, up to the request timeout.
    */
-  async #waitForRoute(kind: 'request' | 'stream'): Promise<Upstream | undefined> {
+  async #waitForRoute(kind: 'request' | 'stream', end: AbortSignal | undefined): Promise<Upstream | undefined> {
     const deadline = performance.now() + this.#options.timeoutMs
-    while (performance.now() < deadline) {
+    while (performance.now() < deadline && !end?.aborted) {
       await sleep(routeWaitMs)
       const upstream = this.#pick(kind, new Set())
       if (upstream) return upstream

@@ -11,7 +11,7 @@ export function statusLine({ phase, at, tally }: Progress): string {
 export function statusWriter(stream: NodeJS.WriteStream): { update(progress: Progress): void; clear(): void } {
   if (!stream.isTTY) return { update: () => {}, clear: () => {} }
   return {
-    update: (progress) => stream.write(`\r\x1b[2K${statusLine(progress).slice(0, Math.max(20, (stream.columns ?? 120) - 1))}`),
+    update: (progress) => stream.write(`\r\x1b[2K${statusLine(progress).slice(0, Math.max(20, (stream.columns || 120) - 1))}`),
     clear: () => stream.write('\r\x1b[2K'),
   }
 }
