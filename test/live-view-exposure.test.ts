@@ -20,7 +20,7 @@ describe('the live view bound beyond loopback needs a token (issue 10: a proxy o
 
   it('LAMEDUCK_DEBUG=1, HOST=0.0.0.0 (the default), no token: exit 78 naming the variables and values, nothing listening', async () => {
     child = new ChildService(`${repoDir}src/main.ts`, { LAMEDUCK_DEBUG: '1', HOST: '0.0.0.0' })
-    const exit = await child.exit(5_000)
+    const exit = await child.exit(20_000)
     expect(exit.code).toBe(78)
     expect(child.stderr).toBe(`lameduck: ${refusal('0.0.0.0')}\n`)
     expect(child.stdout).toBe('')

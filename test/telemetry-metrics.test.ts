@@ -59,7 +59,8 @@ describe('lifecycle metrics', () => {
     telemetry = installInMemoryTelemetry({ metrics: true })
     const origin = await start({ drainTimeoutMs: 200 })
     const stuck = hello(origin, { work_ms: 10_000 }).catch(() => 'cut')
-    await sleep(50)
+    // In flight before the signal, however slow the machine is today.
+    while (app!.lameduck.readiness().activeRequests === 0) await sleep(10)
     app!.lameduck.shutdown('SIGTERM')
     const final = await app!.lameduck.finished()
     expect(await stuck).toBe('cut')

@@ -10,7 +10,7 @@ import { type FaultOrigin, listenForFaults } from '../process/fault-listeners.ts
 import { claimProcessExit } from '../process/shared-exit.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
 import { type LifecycleActor, type LifecycleStreams, lifecycleStreams, whenStopped } from '../streams/lifecycle-streams.ts'
-import { activeMeter, activeTracer } from '../telemetry/active-providers.ts'
+import { activeProviders } from '../telemetry/active-providers.ts'
 import { ConnectionDrains } from '../transport/connection-drains.ts'
 import { lingerMs } from '../transport/lingering-close.ts'
 import { sayGoodbye } from '../transport/upgraded-sessions.ts'
@@ -92,7 +92,7 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   // Spans and metrics when an OpenTelemetry SDK is registered; nothing at all otherwise. Imported only
   // then: with the semantic conventions it uses, it added about 2.5 MB to the idle RSS of a service
   // without telemetry (bench/findings.md).
-  const providers = { tracer: activeTracer(), meter: activeMeter() }
+  const providers = activeProviders((fields, message) => fastify.log.warn(fields, message))
   if (providers.tracer !== null || providers.meter !== null) {
     const { instrumentLifecycle } = await import('../telemetry/instrument-lifecycle.ts')
     instrumentLifecycle(fastify, actor, streams, providers, { requestSpans: options.requestSpans })

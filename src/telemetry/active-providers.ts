@@ -1,5 +1,7 @@
 import { createNoopMeter, type Meter, metrics, type ProxyTracerProvider, trace, type Tracer } from '@opentelemetry/api'
 
+import { sdkVisibilityWarning } from './sdk-visibility.ts'
+
 export const instrumentationScope = 'lameduck'
 
 /**
@@ -17,6 +19,25 @@ export function activeTracer(): Tracer | null {
 export function activeMeter(): Meter | null {
   const meter = metrics.getMeter(instrumentationScope)
   return meter === createNoopMeter() ? null : meter
+}
+
+let warned = false
+
+/**
+ * The registered SDK's tracer and meter, looked up once when the plugin registers; with neither,
+ * a warning (once per process) if the environment or another API copy says an SDK was meant to be
+ * there (sdk-visibility.ts). The OTEL_* variables are the SDK's, read here only to explain.
+ */
+export function activeProviders(warn: (fields: Record<string, unknown>, message: string) => void): { tracer: Tracer | null; meter: Meter | null } {
+  const providers = { tracer: activeTracer(), meter: activeMeter() }
+  if (providers.tracer === null && providers.meter === null && !warned) {
+    const warning = sdkVisibilityWarning(process.env)
+    if (warning !== null) {
+      warned = true
+      warn(warning.fields, warning.message)
+    }
+  }
+  return providers
 }
 
 interface Flushable {

@@ -39,6 +39,19 @@ export function exportErrorLog(warn: LogLine): ExportErrorLog {
 }
 
 function describe(error: unknown): { type: string; message: string; code?: string } {
+  // The SDK's error handler passes exceptions on as JSON text (core's stringifyException).
+  if (typeof error === 'string' && error.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(error) as { name?: unknown; message?: unknown; code?: unknown }
+      if (typeof parsed.message === 'string') {
+        return {
+          type: typeof parsed.name === 'string' ? parsed.name : 'Error',
+          message: parsed.message,
+          ...(typeof parsed.code === 'string' ? { code: parsed.code } : {}),
+        }
+      }
+    } catch {}
+  }
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code
     return { type: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) }

@@ -8,11 +8,11 @@ import { traceLifecycle } from './lifecycle-spans.ts'
 import { requestSpanHook } from './request-span.ts'
 
 /**
- * How long the close may wait for the last export. Exporters time out after
- * 1 s by default (telemetry-config.ts), so a dead collector delays exit by
- * about that, never by the SDK's 30 s.
+ * How long the close waits for the last export, whatever the SDK's own timeouts: a dead or
+ * black-holed collector delays the exit by at most this (issue 12). lameduck's entry sets the
+ * exporters' timeout to 1 s as well (telemetry-config.ts), so exports give up on their own by then.
  */
-export const flushTimeoutMs = 1_500
+export const flushTimeoutMs = 1_000
 
 /** The registered SDK's tracer and meter (`activeTracer()`, `activeMeter()`); at least one is set. */
 export interface ActiveProviders {

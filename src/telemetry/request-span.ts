@@ -1,21 +1,12 @@
 import type { ServerResponse } from 'node:http'
 import { type Attributes, context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api'
-import {
-  ATTR_ERROR_TYPE,
-  ATTR_HTTP_REQUEST_METHOD,
-  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-  ATTR_HTTP_ROUTE,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-  ATTR_URL_PATH,
-  ATTR_URL_SCHEME,
-} from '@opentelemetry/semantic-conventions'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { phaseName } from '../http/lifecycle-log.ts'
 import { isProbeRoute } from '../http/probe-routes.ts'
 import { admissionOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
 import { lameduckAttributes } from './attribute-names.ts'
+import { activeRequestSpan, fastifyOtelPending, fastifyOtelSpan } from './instrumented-span.ts'
+import { httpAttributes as http } from './http-attribute-names.ts'
 
 // Semconv: a method outside this set is reported as `_OTHER`, keeping span names low-cardinality.
 const knownMethods = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE', 'QUERY'])
@@ -36,14 +27,14 @@ export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnap
     const span = this[spanOfResponse]
     if (span === undefined) return
     this[spanOfResponse] = undefined
-    if (this.headersSent) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, this.statusCode)
+    if (this.headersSent) span.setAttribute(http.responseStatusCode, this.statusCode)
     if (!this.writableFinished) {
       // Cut before the response was complete: the drain deadline abandoned it, or the client left.
-      span.setAttribute(ATTR_ERROR_TYPE, wasAbandoned(getSnapshot()) ? 'abandoned' : 'aborted')
+      span.setAttribute(http.errorType, wasAbandoned(getSnapshot()) ? 'abandoned' : 'aborted')
       span.setStatus({ code: SpanStatusCode.ERROR, message: 'response not completed' })
     } else if (this.statusCode >= 500) {
       // 4xx are the client's errors, not the server span's (semconv).
-      span.setAttribute(ATTR_ERROR_TYPE, String(this.statusCode))
+      span.setAttribute(http.errorType, String(this.statusCode))
       span.setStatus({ code: SpanStatusCode.ERROR })
     }
     span.end()
@@ -56,33 +47,73 @@ export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnap
       done()
       return
     }
-    const parent = propagation.extract(ROOT_CONTEXT, request.headers)
     const snapshot = getSnapshot()
-    const method = knownMethods.has(request.method) ? request.method : '_OTHER'
-    const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: method,
-      [ATTR_URL_PATH]: pathOf(request.url),
-      [ATTR_URL_SCHEME]: request.protocol,
+    const lifecycle: Attributes = {
       [lameduckAttributes.lifecycleState]: phaseName(snapshot),
       [lameduckAttributes.inFlight]: snapshot.context.requests.inFlight,
     }
-    if (method === '_OTHER') attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = request.method
-    addServerAddress(attributes, request)
-    if (route !== undefined) {
-      attributes[ATTR_HTTP_ROUTE] = route
-      // lameduck's admission hook runs next on this route and answers from the same snapshot.
-      const reason = admissionOf(snapshot)
-      if (reason !== null) attributes[lameduckAttributes.rejectReason] = reason
-    }
+    // lameduck's admission hook runs next on this route and answers from the same snapshot.
+    const reason = route === undefined ? null : admissionOf(snapshot)
+    if (reason !== null) lifecycle[lameduckAttributes.rejectReason] = reason
     const requestId = request.headers['x-request-id']
-    if (typeof requestId === 'string') attributes[lameduckAttributes.requestIdHeader] = [requestId]
-
-    const span = tracer.startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent)
+    if (typeof requestId === 'string') lifecycle[lameduckAttributes.requestIdHeader] = [requestId]
     const res = reply.raw as TracedResponse
+
+    // Another instrumentation made this request's SERVER span: one span per request, so add to it.
+    const instrumented = activeRequestSpan(context.active(), request)
+    if (instrumented !== null) {
+      // The HTTP instrumentation names its span and sets http.route from this at the span's end.
+      if (instrumented.rpc !== undefined && instrumented.rpc.route === undefined && route !== undefined) instrumented.rpc.route = route
+      addLifecycle(instrumented.span, lifecycle, reason, res)
+      done()
+      return
+    }
+    if (fastifyOtelPending(request)) {
+      // @fastify/otel was registered after lameduck: its hook runs within done() and starts the span.
+      const startTime = Date.now()
+      done()
+      const span = fastifyOtelSpan(request)
+      if (span !== null) addLifecycle(span, lifecycle, reason, res)
+      // lameduck answered before @fastify/otel's hook could run (a 503): the span is lameduck's to make.
+      else startServerSpan(request, res, lifecycle, route, startTime)
+      return
+    }
+    const parent = startServerSpan(request, res, lifecycle, route, undefined)
+    // The rest of the request (hooks, handler, the application's logs) runs with this span active.
+    context.with(parent, done)
+  }
+
+  /** lameduck's own SERVER span, continuing an incoming `traceparent`; returns the context it is active in. */
+  function startServerSpan(request: FastifyRequest, res: TracedResponse, lifecycle: Attributes, route: string | undefined, startTime: number | undefined) {
+    const parent = propagation.extract(ROOT_CONTEXT, request.headers)
+    const method = knownMethods.has(request.method) ? request.method : '_OTHER'
+    const attributes: Attributes = {
+      [http.requestMethod]: method,
+      [http.urlPath]: pathOf(request.url),
+      [http.urlScheme]: request.protocol,
+      ...lifecycle,
+    }
+    if (method === '_OTHER') attributes[http.requestMethodOriginal] = request.method
+    addServerAddress(attributes, request)
+    if (route !== undefined) attributes[http.route] = route
+    const name = route === undefined ? method : `${method} ${route}`
+    const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, ...(startTime === undefined ? {} : { startTime }) }, parent)
     res[spanOfResponse] = span
     res.once('close', endRequestSpan)
-    // The rest of the request (hooks, handler, the application's logs) runs with this span active.
-    context.with(trace.setSpan(parent, span), done)
+    return trace.setSpan(parent, span)
+  }
+
+  /** On a span another instrumentation owns: lameduck's attributes, and an event when lameduck turned the request away or cut it. */
+  function addLifecycle(span: Span, lifecycle: Attributes, reason: string | null, res: ServerResponse): void {
+    span.setAttributes(lifecycle)
+    if (reason !== null) span.addEvent('lameduck.request.rejected', { [lameduckAttributes.rejectReason]: reason })
+    res.once('close', () => {
+      // The owner may have ended its span already (then this is a no-op); it is still open when the
+      // drain deadline cuts the connection before the response finished.
+      if (!res.writableFinished && span.isRecording()) {
+        span.addEvent(wasAbandoned(getSnapshot()) ? 'lameduck.request.abandoned' : 'lameduck.request.aborted')
+      }
+    })
   }
 }
 
@@ -99,7 +130,7 @@ function pathOf(url: string): string {
 
 function addServerAddress(attributes: Attributes, request: FastifyRequest): void {
   const host = request.hostname
-  if (host) attributes[ATTR_SERVER_ADDRESS] = host
+  if (host) attributes[http.serverAddress] = host
   const port = request.port
-  if (port) attributes[ATTR_SERVER_PORT] = port
+  if (port) attributes[http.serverPort] = port
 }

@@ -1,93 +1,55 @@
-import { context, metrics, propagation, trace } from '@opentelemetry/api'
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
-import { CompositePropagator, setGlobalErrorHandler, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
-import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http'
-import { OTLPMetricExporter as ProtobufMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto'
-import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto'
-import { detectResources, envDetector, hostDetector, serviceInstanceIdDetector } from '@opentelemetry/resources'
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics'
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  type Sampler,
-  TraceIdRatioBasedSampler,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace'
+import { subscribe } from 'node:diagnostics_channel'
+import type { Socket } from 'node:net'
+import { diag, DiagLogLevel } from '@opentelemetry/api'
+import { NodeSDK } from '@opentelemetry/sdk-node'
 import type { ExportErrorLog } from './export-error-log.ts'
-import type { SamplerConfig, TelemetryConfig } from './telemetry-config.ts'
+import type { TelemetryConfig } from './telemetry-config.ts'
 
 export interface RunningTelemetry {
-  readonly tracerProvider: TracerProvider | null
-  readonly meterProvider: MeterProvider | null
+  readonly sdk: NodeSDK | null
 }
 
 /**
- * Starts the SDK for the signals `config` enables and registers it with the
- * OpenTelemetry API, where lameduck's plugin finds it. With nothing enabled it
- * registers nothing at all, so the plugin installs no hook and the per-request
- * cost stays zero. There is no shutdown here: lameduck's plugin flushes both
- * providers when the server closes (instrument-lifecycle.ts), and their timers
- * do not hold the process open.
+ * Starts the OpenTelemetry Node SDK (`@opentelemetry/sdk-node`, an optional peer dependency) for
+ * the signals `config` enables. The SDK reads the standard `OTEL_*` variables itself, exporters,
+ * protocols, propagators, resource and sampler included; lameduck has checked them already and
+ * only fills in its own defaults (`config.sdkEnvironment`: which signals, and a 1 s export timeout).
+ * There is no shutdown here: lameduck's plugin flushes the providers when the server closes
+ * (instrument-lifecycle.ts), and the SDK's timers do not hold the process open.
  */
 export function startTelemetry(config: TelemetryConfig, errors: ExportErrorLog): RunningTelemetry {
-  if (!config.traces && !config.metrics) return { tracerProvider: null, meterProvider: null }
+  if (config.traces.length === 0 && config.metrics.length === 0) return { sdk: null }
 
-  setGlobalErrorHandler(errors.report)
-  const resource = detectResources({ detectors: [envDetector, hostDetector, serviceInstanceIdDetector] })
+  // The SDK reads its configuration from the environment when it is built; this is how lameduck's
+  // defaults reach it. Only variables the user left unset, or that lameduck decided (the exporters).
+  Object.assign(process.env, config.sdkEnvironment)
 
-  let tracerProvider: TracerProvider | null = null
-  if (config.traces) {
-    const { protocol, timeoutMs } = config.traces
-    const exporter = protocol === 'http/json' ? new JsonTraceExporter({ timeoutMillis: timeoutMs }) : new ProtobufTraceExporter({ timeoutMillis: timeoutMs })
-    tracerProvider = new TracerProvider({
-      resource,
-      sampler: samplerOf(config.sampler),
-      // Options object: the positional form of SDK 1.x crashes at export time in 3.x.
-      spanProcessors: [new BatchSpanProcessor({ exporter, exportTimeoutMillis: timeoutMs })],
-    })
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
-    propagation.setGlobalPropagator(
-      new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+  // An export failure reaches the SDK's global error handler, which writes it to the diagnostic
+  // logger. Unless OTEL_LOG_LEVEL asks for the SDK's own console logger, errors go to the export
+  // log: the first one as a warning line, the rest only counted (a dead collector would otherwise
+  // log every few seconds for the life of the replica).
+  if (process.env.OTEL_LOG_LEVEL === undefined) {
+    const ignore = () => {}
+    diag.setLogger(
+      { error: (message, ...args) => errors.report(args.length > 0 ? [message, ...args].join(' ') : message), warn: ignore, info: ignore, debug: ignore, verbose: ignore },
+      DiagLogLevel.ERROR,
     )
-    trace.setGlobalTracerProvider(tracerProvider)
   }
-
-  let meterProvider: MeterProvider | null = null
-  if (config.metrics) {
-    const { protocol, timeoutMs, exportIntervalMs } = config.metrics
-    const exporter = protocol === 'http/json' ? new JsonMetricExporter({ timeoutMillis: timeoutMs }) : new ProtobufMetricExporter({ timeoutMillis: timeoutMs })
-    meterProvider = new MeterProvider({
-      resource,
-      readers: [
-        new PeriodicExportingMetricReader({
-          exporter,
-          exportIntervalMillis: exportIntervalMs,
-          exportTimeoutMillis: Math.min(timeoutMs, exportIntervalMs),
-        }),
-      ],
-    })
-    metrics.setGlobalMeterProvider(meterProvider)
-  }
-
-  return { tracerProvider, meterProvider }
+  if (config.metrics.includes('prometheus')) unrefScrapeConnections(Number(process.env.OTEL_EXPORTER_PROMETHEUS_PORT?.trim() || 9464))
+  const sdk = new NodeSDK()
+  sdk.start()
+  return { sdk }
 }
 
-export function samplerOf({ name, ratio }: SamplerConfig): Sampler {
-  switch (name) {
-    case 'always_on':
-      return new AlwaysOnSampler()
-    case 'always_off':
-      return new AlwaysOffSampler()
-    case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratio)
-    case 'parentbased_always_on':
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() })
-    case 'parentbased_always_off':
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() })
-    case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) })
-  }
+/**
+ * The Prometheus exporter's server is unref'd, but not the connections it accepts: a scraper's
+ * keep-alive connection held a drained process open until lameduck's exit backstop, a second
+ * later (found by test/telemetry-prometheus-server.test.ts). Connections to the metrics port
+ * never keep the process alive; the service's own port is untouched.
+ */
+function unrefScrapeConnections(port: number): void {
+  subscribe('net.server.socket', (message) => {
+    const { socket } = message as { socket: Socket }
+    if (socket.localPort === port) socket.unref()
+  })
 }
