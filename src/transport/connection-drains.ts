@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import { ServerResponse } from 'node:http'
 import type { Server, Socket } from 'node:net'
 import { Server as TlsServer } from 'node:tls'
 import { Http1Drain } from './http1-drain.ts'
@@ -26,25 +26,16 @@ export class ConnectionDrains {
     this.#stopWatching = watchListeningServers(main, (server) => this.#adopt(server))
   }
 
-  get servers(): Server[] {
-    return [...new Set(this.#drains.map((drain) => drain.server))]
-  }
-
   /** The drain proper. `inFlight` lists the responses in flight, newest first. */
   stopAccepting(inFlight: Iterable<object>): void {
     this.#draining = true
-    for (const item of inFlight) {
-      const res = item as ServerResponse
+    for (const res of inFlight) {
       // HTTP/1 responses only: an HTTP/2 stream ends with its session's GOAWAY.
-      const socket = (res as { req?: { socket?: Socket } }).req?.socket
-      const drain = socket && this.#http1.find((d) => d.server === (socket as { server?: Server }).server)
-      drain?.claimInFlight(res)
+      if (!(res instanceof ServerResponse)) continue
+      const server = (res.req.socket as Socket & { server?: Server }).server
+      this.#http1.find((d) => d.server === server)?.claimInFlight(res)
     }
     for (const drain of this.#drains) drain.stopAccepting()
-  }
-
-  openConnections(): number {
-    return this.#tcp.size
   }
 
   /** Resolves when every connection has closed (lingering closes are bounded), or after `ms`. */

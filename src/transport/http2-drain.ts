@@ -33,14 +33,6 @@ export class Http2Drain implements ServerDrain {
     for (const session of this.#sessions) if (!session.closed) session.close()
   }
 
-  openConnections(): number {
-    return this.#sessions.size
-  }
-
-  whenClosed(): Promise<void> {
-    return this.#sessions.whenEmpty()
-  }
-
   cut(): number {
     return this.#sessions.destroyAll()
   }

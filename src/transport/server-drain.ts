@@ -9,10 +9,6 @@ export interface ServerDrain {
   readonly server: Server
   /** The drain proper: close the listener, close idle connections, let in-flight work end its connection. */
   stopAccepting(): void
-  /** Connections still open (lingering ones included). */
-  openConnections(): number
-  /** Resolves once every connection has closed (lingering is bounded, so this is too, given no stuck work). */
-  whenClosed(): Promise<void>
   /** The end: every connection still open is destroyed. Returns how many were. */
   cut(): number
 }

@@ -1,12 +1,2 @@
-import { once } from 'node:events'
-import { createServer } from 'node:net'
-
-/** A port free on the loopback address right now (for processes that must be told their port). */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+// The same helper the `lameduck rehearse` command uses to pick its instances' ports.
+export { freePort } from '../../src/rehearse/free-port.ts'
