@@ -1,4 +1,4 @@
-import { type IncomingMessage, type Server as HttpServer, ServerResponse } from 'node:http'
+import { type IncomingMessage, ServerResponse } from 'node:http'
 import { Server as NetServer, type Socket } from 'node:net'
 import { Server as TlsServer } from 'node:tls'
 import { isLingering, lingeringClose } from './lingering-close.ts'
@@ -6,7 +6,7 @@ import type { ServerDrain } from './server-drain.ts'
 import { SocketSet } from './socket-set.ts'
 
 /** What Node keeps on an HTTP/1 socket: the response being written on it, if any (`closeIdleConnections` reads it too). */
-type HttpSocket = Socket & { _httpMessage?: ServerResponse | null }
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unknown }
 
 /**
  * Drains an HTTP/1.1 server (http, https, or the HTTP/1 side of an HTTP/2 server with `allowHTTP1`).
@@ -55,14 +55,6 @@ export class Http1Drain implements ServerDrain {
     this.#markNewest(socket, res)
   }
 
-  openConnections(): number {
-    return this.#sockets.size
-  }
-
-  whenClosed(): Promise<void> {
-    return this.#sockets.whenEmpty()
-  }
-
   cut(): number {
     return this.#sockets.destroyAll()
   }
@@ -89,6 +81,9 @@ export class Http1Drain implements ServerDrain {
   }
 
   #closeWhenDone(socket: HttpSocket): void {
+    // Upgraded (Node freed its HTTP parser): the socket belongs to its protocol now, and its goodbye to
+    // upgraded-sessions.ts. A FIN here would cut a WebSocket before its close frame.
+    if (!socket.parser) return
     lingerInsteadOfDestroy(socket)
     const current = socket._httpMessage
     // A response in progress that lameduck does not count (a probe, a request still in earlier
@@ -103,7 +98,7 @@ export class Http1Drain implements ServerDrain {
   }
 
   #closeIfIdle(socket: HttpSocket): void {
-    if (!socket._httpMessage && !isLingering(socket)) lingeringClose(socket)
+    if (socket.parser && !socket._httpMessage && !isLingering(socket)) lingeringClose(socket)
   }
 }
 
@@ -121,5 +116,3 @@ function lingerInsteadOfDestroy(socket: Socket): void {
 }
 
 function ignore(): void {}
-
-export type { HttpServer }
