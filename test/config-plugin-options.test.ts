@@ -131,3 +131,31 @@ describe('plugin options: every bad value is a typed error naming the option and
     )
   })
 })
+
+describe('plugin options for long-lived work: the notice and the WebSocket goodbye', () => {
+  it('refuses a drain notice longer than the drain, naming both', () => {
+    expect(rejection({ drainTimeoutMs: 1_000, drainNoticeMs: 1_500 })).toMatch(/"drainNoticeMs" must be at most drainTimeoutMs \(1000\); received 1500/)
+    expect(rejection({ drainNoticeMs: -1 })).toMatch(/drainNoticeMs.*-1/)
+  })
+
+  it('shrinks the default notice to a drain shorter than it, and keeps an explicit one', () => {
+    expect(resolveOptions({ drainTimeoutMs: 2_000 }).drainNoticeMs).toBe(2_000)
+    expect(resolveOptions({ drainTimeoutMs: 2_000, drainNoticeMs: 300 }).drainNoticeMs).toBe(300)
+  })
+
+  it.each([
+    [{ code: 1005 }, /websocketGoodbye/],
+    [{ code: 999 }, /websocketGoodbye/],
+    [{ spreadMs: -1 }, /websocketGoodbye/],
+    [{ reason: 'é'.repeat(70) }, /websocketGoodbye\.reason.*123 bytes/],
+    [{ extra: 1 }, /websocketGoodbye/],
+    [true, /websocketGoodbye.*true/],
+  ])('refuses websocketGoodbye %j', (value, message) => {
+    expect(rejection({ websocketGoodbye: value })).toMatch(message)
+  })
+
+  it('fills the goodbye from the defaults, and false turns it off', () => {
+    expect(resolveOptions({ websocketGoodbye: { spreadMs: 0 } }).websocketGoodbye).toEqual({ code: 1012, reason: 'draining', spreadMs: 0, closeTimeoutMs: 2_000 })
+    expect(resolveOptions({ websocketGoodbye: false }).websocketGoodbye).toBeNull()
+  })
+})
