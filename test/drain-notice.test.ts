@@ -87,8 +87,60 @@ describe('the drain notice', () => {
     const { drainSignal, noticeSignal } = seen!
     controller.abort()
     await waitUntil(() => drainSignal.aborted && noticeSignal.aborted)
+    expect(drainSignal.reason).toMatchObject({ code: 'LAMEDUCK_REQUEST_CLOSED', message: 'the client went away before its answer was complete' })
     expect(app.lameduck.drainSignal.aborted).toBe(false)
     await waitUntil(() => app.lameduck.readiness().activeRequests === 0)
+  })
+
+  it('a request that read its body and keeps working holds live signals, which the drain then aborts with lameduck\'s reason', async () => {
+    const held: DrainNotice[] = []
+    harness = await startHarness({ shutdownDelayMs: 0, drainTimeoutMs: 2_000, drainNoticeMs: 500 }, (app) => {
+      app.post('/long', async (req) => {
+        // The body is consumed before the handler runs: the request must not count as closed yet.
+        held.push(req.lameduck)
+        await sleep(400)
+        return { bytes: JSON.stringify(req.body).length }
+      })
+    })
+    const { app, origin } = harness
+    const pending = request(`${origin}/long`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' })
+    await waitUntil(() => held.length === 1)
+    const { drainSignal, noticeSignal } = held[0]!
+    expect([drainSignal.aborted, noticeSignal.aborted]).toEqual([false, false])
+    app.lameduck.shutdown('SIGTERM')
+    await waitUntil(() => drainSignal.aborted)
+    expect((drainSignal.reason as { code?: string }).code).toBe('LAMEDUCK_DRAINING')
+    expect(noticeSignal.aborted).toBe(false)
+    expect((await pending).statusCode).toBe(200)
+  })
+
+  it('signals asked for after the drain began are born aborted; a request\'s signals abort once it has ended', async () => {
+    let late: DrainNotice | undefined
+    let ended: DrainNotice | undefined
+    harness = await startHarness({ shutdownDelayMs: 0, drainTimeoutMs: 2_000 }, (app) => {
+      app.get('/quick', async (req) => {
+        ended = req.lameduck
+        void ended.noticeSignal
+        return { ok: true }
+      })
+      app.get('/late', async (req) => {
+        await sleep(300)
+        late = req.lameduck
+        return { ok: true }
+      })
+    })
+    const { app, origin } = harness
+    expect((await request(`${origin}/quick`)).statusCode).toBe(200)
+    // Its response closed: the signal taken during it aborted, so nothing is left registered for it.
+    await waitUntil(() => ended!.noticeSignal.aborted)
+    expect((ended!.noticeSignal.reason as Error).message).toBe('the request was answered')
+    expect(app.lameduck.noticeSignal.aborted).toBe(false)
+    const pending = request(`${origin}/late`)
+    await waitUntil(() => app.lameduck.readiness().activeRequests === 1)
+    app.lameduck.shutdown('SIGTERM')
+    await (await pending).body.text()
+    expect(late!.drainSignal.aborted).toBe(true)
+    expect((late!.drainSignal.reason as { code?: string }).code).toBe('LAMEDUCK_DRAINING')
   })
 
   it('both signals abort when the lifecycle stops without a drain (fastify.close())', async () => {

@@ -61,9 +61,9 @@ export async function longLivedBench(
           server.child.kill('SIGUSR2')
           await sleep(300)
         }
-        await runClient('sse', server.origin, settings, settings.warmupSeconds)
+        await runLongLivedClient('sse', server.origin, settings, settings.warmupSeconds)
         const sse = await measured('sse', server.pid, server.origin, settings)
-        await runClient('ws', server.origin, settings, settings.warmupSeconds)
+        await runLongLivedClient('ws', server.origin, settings, settings.warmupSeconds)
         const ws = await measured('ws', server.pid, server.origin, settings)
         const errors = sse.errors + ws.errors
         rounds[id].push({ ssePerSecond: sse.perSecond, wsPerSecond: ws.perSecond, sseCpuUs: sse.cpuUs, wsCpuUs: ws.cpuUs, errors })
@@ -90,7 +90,7 @@ interface ClientResult {
 /** One measured client run, with the server's CPU time over it divided by every event the client got. */
 async function measured(kind: 'sse' | 'ws', pid: number, origin: string, settings: LongLivedSettings): Promise<ClientResult & { cpuUs: number }> {
   const before = cpuNs(pid)
-  const result = await runClient(kind, origin, settings, settings.seconds)
+  const result = await runLongLivedClient(kind, origin, settings, settings.seconds)
   const cpu = cpuNs(pid) - before
   return { ...result, cpuUs: result.allEvents > 0 ? cpu / 1000 / result.allEvents : Number.NaN }
 }
@@ -108,7 +108,12 @@ function cpuNs(pid: number): number {
   return total
 }
 
-function runClient(kind: 'sse' | 'ws', origin: string, settings: LongLivedSettings, seconds: number): Promise<ClientResult> {
+export function runLongLivedClient(
+  kind: 'sse' | 'ws',
+  origin: string,
+  settings: Pick<LongLivedSettings, 'connections' | 'sseQuery'>,
+  seconds: number,
+): Promise<ClientResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [clientPath, kind, origin, String(settings.connections), String(seconds), settings.sseQuery], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,18 +1,22 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { runLongLivedClient } from '../long-lived/long-lived-bench.ts'
 import { runWrk } from '../load/run-wrk.ts'
 import { startOtlpSink } from '../otlp-sink.ts'
 import { freePort, launch, stop, waitFor200 } from '../server-process.ts'
 import { variants } from '../variants.ts'
 
 /**
- * `node bench/profile/profile-variant.ts <variant-id> [seconds]` (after `tsc -p bench/tsconfig.json`):
- * runs one Node variant under wrk with `--cpu-prof` (traced variants export to the local sink) and
+ * `node bench/profile/profile-variant.ts <variant-id> [seconds] [hello|sse|ws]` (after `tsc -p bench/tsconfig.json`):
+ * runs one Node variant under load with `--cpu-prof` (wrk on `POST /hello`, or the long-lived client on
+ * `GET /stream` or `/ws`) (traced variants export to the local sink) and
  * prints where its busy time went: by package or file, and the top functions. The profile is kept
  * in .tmp/profiles/<variant-id>/ for a flame graph (Chrome DevTools, speedscope).
  */
 const id = process.argv[2] ?? 'lameduck'
 const seconds = Number(process.argv[3] ?? 6)
+const load = process.argv[4] ?? 'hello'
+if (load !== 'hello' && load !== 'sse' && load !== 'ws') throw new Error(`load must be hello, sse or ws; received ${JSON.stringify(load)}`)
 const variant = variants.find((v) => v.id === id)
 if (!variant) throw new Error(`unknown variant ${id}; known: ${variants.map((v) => v.id).join(', ')}`)
 const dir = fileURLToPath(new URL(`../../.tmp/profiles/${id}-${Date.now()}/`, import.meta.url))
@@ -24,7 +28,10 @@ const spec = variant.launch({ port, sinkUrl: sink.endpointFor(id), shutdownDelay
 if (spec.command !== process.execPath) throw new Error(`${id} is not a Node variant`)
 const server = launch({ ...spec, args: ['--cpu-prof', '--cpu-prof-dir', dir, ...spec.args] }, port)
 await waitFor200(server, `${server.origin}${variant.readyPath}`, 20_000)
-const result = await runWrk(`${server.origin}/hello`, { connections: 32, threads: 1, durationSeconds: seconds, timeoutSeconds: 5 })
+const perSecond =
+  load === 'hello'
+    ? (await runWrk(`${server.origin}/hello`, { connections: 32, threads: 1, durationSeconds: seconds, timeoutSeconds: 5 })).requestsPerSecond
+    : (await runLongLivedClient(load, server.origin, { connections: 32, sseQuery: 'tokens=1000&interval_ms=0' }, seconds)).perSecond
 await stop(server)
 await sink.close()
 
@@ -52,7 +59,7 @@ const top = (m: Map<string, number>, n: number) =>
   [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${((100 * us) / busy).toFixed(1).padStart(5)}%  ${k}`)
 process.stdout.write(
   [
-    `${id}: ${result.requestsPerSecond.toFixed(0)} req/s for ${seconds} s; profile ${dir}${file}`,
+    `${id}: ${perSecond.toFixed(0)} ${load === 'hello' ? 'req' : load === 'sse' ? 'events' : 'messages'}/s for ${seconds} s; profile ${dir}${file}`,
     '', 'busy time by package / file:', ...top(byPlace, 20),
     '', 'busy time by function (self):', ...top(byFunction, 25), '',
   ].join('\n'),

@@ -5,6 +5,7 @@ import { admissionOf } from '../machine/snapshot-views.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
 import { trackUpgradedSocket } from '../transport/upgraded-sessions.ts'
 import { isProbeRoute } from './probe-routes.ts'
+import { keepResponse } from './request-response.ts'
 import { sendRejection } from './rejection.ts'
 
 /**
@@ -24,6 +25,8 @@ export function admissionHook(
   }
 
   return function admit(request, reply, done) {
+    // For the request's drain notice: its response says when the request is over.
+    keepResponse(request, reply.raw)
     // Probes are never counted nor rejected (the route config read costs about 30 ns).
     if (isProbeRoute(request.routeOptions.config)) {
       done()

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Observable } from 'rxjs'
 import { LameduckError } from '../errors.ts'
 import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
+import { responseOf } from './request-response.ts'
 
 /** The two moments long-lived work needs to hear about, as signals it can pass on (fetch, undici, timers). */
 export interface DrainNotice {
@@ -11,58 +12,146 @@ export interface DrainNotice {
   readonly noticeSignal: AbortSignal
 }
 
+/** The process's notice, and each request's view of it. */
+export interface DrainNotices extends DrainNotice {
+  /**
+   * One request's view: the process's signals, also aborted when this request is over (its client
+   * left, or it was answered), so a handler passes on one signal. Made on first use only: a request
+   * that never asks costs nothing.
+   */
+  forRequest(request: FastifyRequest): DrainNotice
+}
+
+type Moment = 'drain' | 'notice'
+
+/**
+ * One request that asked for a signal, linked into the open list until the request is over.
+ * A list rather than a `Set` for the reason the request ledger gives (src/machine/request-ledger.ts).
+ */
+interface Watcher {
+  drain: AbortController | null
+  notice: AbortController | null
+  prev: Watcher | null
+  next: Watcher | null
+  linked: boolean
+}
+
 /**
  * The process-wide notice, read off the machine's snapshots: the drain began when the timeline has a
  * `drainStartedAt`; the notice came when it has a `noticeAt`. Nothing here decides anything.
+ *
+ * A request's signals are plain controllers that this notice aborts itself. Not `AbortSignal.any`: each
+ * of its signals registers weak references with its sources, and on the stream route the collector's
+ * work for them cost about 15 µs per request (bench/findings.md, "SSE: the per-request signal").
  */
-export function processDrainNotice(snapshot$: Observable<LifecycleSnapshot>): DrainNotice {
-  const drain = new AbortController()
-  const notice = new AbortController()
-  const abortDrain = () => {
-    if (!drain.signal.aborted) drain.abort(new LameduckError('LAMEDUCK_DRAINING', 'the service is draining: finish or hand over, take no new work'))
+export function processDrainNotice(snapshot$: Observable<LifecycleSnapshot>): DrainNotices {
+  const process = { drain: new AbortController(), notice: new AbortController() }
+  const reasons = {
+    drain: () => new LameduckError('LAMEDUCK_DRAINING', 'the service is draining: finish or hand over, take no new work'),
+    notice: () => new LameduckError('LAMEDUCK_DRAIN_NOTICE', 'the drain deadline is near: hand over now'),
   }
-  const abortNotice = () => {
-    if (!notice.signal.aborted) notice.abort(new LameduckError('LAMEDUCK_DRAIN_NOTICE', 'the drain deadline is near: hand over now'))
+  let head: Watcher | null = null
+  const unlink = (w: Watcher) => {
+    if (!w.linked) return
+    w.linked = false
+    if (w.prev) w.prev.next = w.next
+    else head = w.next
+    if (w.next) w.next.prev = w.prev
+    w.prev = w.next = null
+  }
+  const abort = (moment: Moment) => {
+    if (process[moment].signal.aborted) return
+    process[moment].abort(reasons[moment]())
+    const { reason } = process[moment].signal
+    for (let w = head; w !== null; w = w.next) w[moment]?.abort(reason)
   }
   snapshot$.subscribe({
     next: (snapshot) => {
       const { timeline } = snapshot.context
       const over = snapshot.status !== 'active'
-      if (over || timeline.drainStartedAt !== null) abortDrain()
-      if (over || timeline.noticeAt !== null) abortNotice()
+      if (over || timeline.drainStartedAt !== null) abort('drain')
+      if (over || timeline.noticeAt !== null) abort('notice')
     },
     // Stopped from outside (fastify.close()): the actor completes without a last snapshot.
     complete: () => {
-      abortDrain()
-      abortNotice()
+      abort('drain')
+      abort('notice')
     },
   })
-  return { drainSignal: drain.signal, noticeSignal: notice.signal }
+
+  const watchers = new WeakMap<FastifyRequest, Watcher>()
+  const watcherOf = (request: FastifyRequest): Watcher => {
+    let w = watchers.get(request)
+    if (w !== undefined) return w
+    w = { drain: null, notice: null, prev: null, next: null, linked: false }
+    watchers.set(request, w)
+    const over = whenOver(request)
+    if (over.closed) return w
+    w.linked = true
+    w.next = head
+    if (head) head.prev = w
+    head = w
+    const watcher = w
+    over.emitter.once('close', () => {
+      unlink(watcher)
+      const reason = over.finished() ? closedReasons.answered : closedReasons.clientGone
+      watcher.drain?.abort(reason)
+      watcher.notice?.abort(reason)
+    })
+    return w
+  }
+  const signal = (moment: Moment, request: FastifyRequest): AbortSignal => {
+    const w = watcherOf(request)
+    const controller = (w[moment] ??= new AbortController())
+    const from = process[moment].signal
+    if (from.aborted) controller.abort(from.reason)
+    // Asked for after the request was over: there is nothing left to watch.
+    else if (!w.linked) controller.abort(closedReasons.answered)
+    return controller.signal
+  }
+
+  const perRequest = new WeakMap<FastifyRequest, DrainNotice>()
+  // Made once, not per request: an abort with no reason builds a DOMException and its stack trace, which
+  // showed in the stream route's profile (bench/findings.md).
+  const closedReasons = {
+    answered: new LameduckError('LAMEDUCK_REQUEST_CLOSED', 'the request was answered'),
+    clientGone: new LameduckError('LAMEDUCK_REQUEST_CLOSED', 'the client went away before its answer was complete'),
+  }
+  return {
+    drainSignal: process.drain.signal,
+    noticeSignal: process.notice.signal,
+    forRequest(request) {
+      let notice = perRequest.get(request)
+      if (notice === undefined) {
+        notice = {
+          get drainSignal() {
+            return signal('drain', request)
+          },
+          get noticeSignal() {
+            return signal('notice', request)
+          },
+        }
+        perRequest.set(request, notice)
+      }
+      return notice
+    },
+  }
 }
 
-const perRequest = new WeakMap<FastifyRequest, DrainNotice>()
+interface Closing {
+  once(event: 'close', listener: () => void): unknown
+}
 
 /**
- * One request's view of the notice: the process's signals, also aborted when this request's client
- * goes away (Fastify's `request.signal`), so a handler passes on one signal. Made on first use only:
- * a request that never asks costs nothing.
+ * What says the request is over: its response's `close` (answered, or its client left). An upgraded
+ * request (a WebSocket) lives as long as its socket. A request lameduck did not see (none in practice:
+ * its hook is global) falls back to the request's own `close`.
  */
-export function requestDrainNotice(request: FastifyRequest, process: DrainNotice): DrainNotice {
-  let notice = perRequest.get(request)
-  if (notice === undefined) {
-    let drainSignal: AbortSignal | undefined
-    let noticeSignal: AbortSignal | undefined
-    notice = {
-      get drainSignal() {
-        drainSignal ??= AbortSignal.any([process.drainSignal, request.signal])
-        return drainSignal
-      },
-      get noticeSignal() {
-        noticeSignal ??= AbortSignal.any([process.noticeSignal, request.signal])
-        return noticeSignal
-      },
-    }
-    perRequest.set(request, notice)
-  }
-  return notice
+function whenOver(request: FastifyRequest): { emitter: Closing; closed: boolean; finished: () => boolean } {
+  const raw = request.raw
+  // A session ends when its socket does; there is no answer to finish.
+  if ((raw as { upgrade?: boolean }).upgrade === true && raw.socket) return { emitter: raw.socket, closed: raw.socket.destroyed, finished: () => false }
+  const response = responseOf(request)
+  if (response !== null) return { emitter: response, closed: response.closed, finished: () => response.writableFinished }
+  return { emitter: raw, closed: raw.destroyed, finished: () => raw.complete }
 }

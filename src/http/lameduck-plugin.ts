@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { createActor } from 'xstate'
 import { LameduckError } from '../errors.ts'
@@ -15,7 +15,8 @@ import { ConnectionDrains } from '../transport/connection-drains.ts'
 import { lingerMs } from '../transport/lingering-close.ts'
 import { sayGoodbye } from '../transport/upgraded-sessions.ts'
 import { admissionHook } from './admission-hook.ts'
-import { type DrainNotice, processDrainNotice, requestDrainNotice } from './drain-notice.ts'
+import { type DrainNotice, processDrainNotice } from './drain-notice.ts'
+import { declareResponseSlot } from './request-response.ts'
 import { lifecycleFields, logTransitions } from './lifecycle-log.ts'
 import { type LameduckOptions, type ResolvedOptions, resolveOptions } from './plugin-options.ts'
 import { registerProbeRoutes } from './probe-routes.ts'
@@ -101,12 +102,13 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   // Every route but the probes counts as work. A global hook, not one added through onRoute:
   // onRoute never sees routes declared at the root before this plugin has loaded
   // (`app.register(lameduck); app.get(...)` without await), and those went uncounted.
+  declareResponseSlot(fastify)
   fastify.addHook('onRequest', admit)
   registerProbeRoutes(fastify, options.probes, getSnapshot)
   // A getter on the prototype: nothing is made for a request that never asks.
   fastify.decorateRequest('lameduck', {
-    getter(this: Parameters<typeof requestDrainNotice>[0]) {
-      return requestDrainNotice(this, notice)
+    getter(this: FastifyRequest) {
+      return notice.forRequest(this)
     },
   })
 
