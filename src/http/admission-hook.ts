@@ -5,7 +5,7 @@ import { admissionOf } from '../machine/snapshot-views.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
 import { trackUpgradedSocket } from '../transport/upgraded-sessions.ts'
 import { isProbeRoute } from './probe-routes.ts'
-import { keepResponse } from './request-response.ts'
+import { keepResponse } from './request-slots.ts'
 import { sendRejection } from './rejection.ts'
 
 /**

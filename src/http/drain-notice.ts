@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Observable } from 'rxjs'
 import { LameduckError } from '../errors.ts'
 import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
-import { responseOf } from './request-response.ts'
+import { noticeOf, responseOf } from './request-slots.ts'
 
 /** The two moments long-lived work needs to hear about, as signals it can pass on (fetch, undici, timers). */
 export interface DrainNotice {
@@ -79,30 +79,32 @@ export function processDrainNotice(snapshot$: Observable<LifecycleSnapshot>): Dr
     },
   })
 
-  const watchers = new WeakMap<FastifyRequest, Watcher>()
-  const watcherOf = (request: FastifyRequest): Watcher => {
-    let w = watchers.get(request)
-    if (w !== undefined) return w
-    w = { drain: null, notice: null, prev: null, next: null, linked: false }
-    watchers.set(request, w)
+  // Made once, not per request: an abort with no reason builds a DOMException and its stack trace, which
+  // showed in the stream route's profile (bench/findings.md).
+  const closedReasons = {
+    answered: new LameduckError('LAMEDUCK_REQUEST_CLOSED', 'the request was answered'),
+    clientGone: new LameduckError('LAMEDUCK_REQUEST_CLOSED', 'the client went away before its answer was complete'),
+  }
+  const watch = (request: FastifyRequest): Watcher => {
+    const w: Watcher = { drain: null, notice: null, prev: null, next: null, linked: false }
     const over = whenOver(request)
     if (over.closed) return w
     w.linked = true
     w.next = head
     if (head) head.prev = w
     head = w
-    const watcher = w
     over.emitter.once('close', () => {
-      unlink(watcher)
+      unlink(w)
       const reason = over.finished() ? closedReasons.answered : closedReasons.clientGone
-      watcher.drain?.abort(reason)
-      watcher.notice?.abort(reason)
+      w.drain?.abort(reason)
+      w.notice?.abort(reason)
     })
     return w
   }
-  const signal = (moment: Moment, request: FastifyRequest): AbortSignal => {
-    const w = watcherOf(request)
-    const controller = (w[moment] ??= new AbortController())
+  const signal = (w: Watcher, moment: Moment): AbortSignal => {
+    let controller = w[moment]
+    if (controller !== null) return controller.signal
+    controller = w[moment] = new AbortController()
     const from = process[moment].signal
     if (from.aborted) controller.abort(from.reason)
     // Asked for after the request was over: there is nothing left to watch.
@@ -110,30 +112,21 @@ export function processDrainNotice(snapshot$: Observable<LifecycleSnapshot>): Dr
     return controller.signal
   }
 
-  const perRequest = new WeakMap<FastifyRequest, DrainNotice>()
-  // Made once, not per request: an abort with no reason builds a DOMException and its stack trace, which
-  // showed in the stream route's profile (bench/findings.md).
-  const closedReasons = {
-    answered: new LameduckError('LAMEDUCK_REQUEST_CLOSED', 'the request was answered'),
-    clientGone: new LameduckError('LAMEDUCK_REQUEST_CLOSED', 'the client went away before its answer was complete'),
-  }
   return {
     drainSignal: process.drain.signal,
     noticeSignal: process.notice.signal,
     forRequest(request) {
-      let notice = perRequest.get(request)
-      if (notice === undefined) {
-        notice = {
+      return noticeOf(request, () => {
+        const w = watch(request)
+        return {
           get drainSignal() {
-            return signal('drain', request)
+            return signal(w, 'drain')
           },
           get noticeSignal() {
-            return signal('notice', request)
+            return signal(w, 'notice')
           },
         }
-        perRequest.set(request, notice)
-      }
-      return notice
+      })
     },
   }
 }

@@ -16,7 +16,7 @@ import { lingerMs } from '../transport/lingering-close.ts'
 import { sayGoodbye } from '../transport/upgraded-sessions.ts'
 import { admissionHook } from './admission-hook.ts'
 import { type DrainNotice, processDrainNotice } from './drain-notice.ts'
-import { declareResponseSlot } from './request-response.ts'
+import { declareRequestSlots } from './request-slots.ts'
 import { lifecycleFields, logTransitions } from './lifecycle-log.ts'
 import { type LameduckOptions, type ResolvedOptions, resolveOptions } from './plugin-options.ts'
 import { registerProbeRoutes } from './probe-routes.ts'
@@ -102,7 +102,7 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   // Every route but the probes counts as work. A global hook, not one added through onRoute:
   // onRoute never sees routes declared at the root before this plugin has loaded
   // (`app.register(lameduck); app.get(...)` without await), and those went uncounted.
-  declareResponseSlot(fastify)
+  declareRequestSlots(fastify)
   fastify.addHook('onRequest', admit)
   registerProbeRoutes(fastify, options.probes, getSnapshot)
   // A getter on the prototype: nothing is made for a request that never asks.
