@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
+import { get, rawConnect } from './support/plugin-harness.ts'
 import { ChildService, fixturesDir } from './support/reliability-child.ts'
 import { rawExchange } from './support/reliability-raw-http.ts'
 
@@ -175,5 +177,33 @@ describe('signal during starting', () => {
     expect(Date.now() - stormAt).toBeLessThan(4_500)
     expect(await service.waitForPhase('stopped')).toMatchObject({ outcome: 'interrupted' })
     expectNoCrashOutput(service)
+  })
+})
+
+describe('a request and SIGTERM that arrive together', () => {
+  // The platform stopped routing, then signalled: a request it routed just before can reach a busy
+  // process with the signal, both waiting for the same turn of the event loop. The request must be read
+  // and served; only then does the drain begin. libuv runs signal watchers after the other I/O of a
+  // turn, and lameduck acts on the signal as it is delivered: nothing may defer the reading of sockets
+  // behind it (a drain that began first would close this idle connection unanswered).
+  it('is served (200), not refused as if it came after the drain began; the connection is then closed', async () => {
+    const service = await start({ SHUTDOWN_DELAY_MS: '0' })
+    const early = await rawConnect(service.port)
+    early.write(get('/health'))
+    expect((await early.responses(1))[0]?.status).toBe(200)
+    const blocker = await rawConnect(service.port)
+    blocker.write(get('/block?ms=600'))
+    // The loop is held: the signal, then the request, wait in the kernel until it comes back.
+    await sleep(200)
+    service.signal('SIGTERM')
+    await sleep(50)
+    early.write(`POST /hello HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`)
+    const [health, answer] = await early.responses(2)
+    expect(health?.status).toBe(200)
+    expect(answer?.status).toBe(200)
+    expect(JSON.parse(answer?.body ?? '{}')).toEqual({ message: 'Hello, World!' })
+    await early.closed
+    expect((await blocker.responses(1))[0]?.status).toBe(200)
+    expect(await service.exit()).toMatchObject({ code: 0, signal: null })
   })
 })

@@ -1,7 +1,7 @@
 import { context, ROOT_CONTEXT } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Observable, Subscription } from 'rxjs'
-import { distinctUntilChanged, map } from 'rxjs'
+import { distinctUntilChanged, map } from '../streams/rx.ts'
 import { drainPhaseOf, exitCodeOf, type LifecycleSnapshot, stateOf } from '../machine/snapshot-views.ts'
 
 /** `starting`, `running`, `draining.delay`, `draining.drain`, `stopped`: the granularity we log at. */

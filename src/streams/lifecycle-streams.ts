@@ -6,13 +6,15 @@ import {
   from,
   map,
   merge,
-  Observable,
+  Observable as RxObservable,
   of,
   shareReplay,
   startWith,
   takeLast,
   takeUntil,
-} from 'rxjs'
+} from './rx.ts'
+// Public types name RxJS's own entry point, which every consumer's TypeScript resolves.
+import type { Observable } from 'rxjs'
 import type { Actor } from 'xstate'
 import type { LifecycleMachine } from '../machine/lifecycle-machine.ts'
 import type { LifecycleState } from '../machine/lifecycle-names.ts'
@@ -58,7 +60,7 @@ export function lifecycleStreams(actor: LifecycleActor): LifecycleStreams {
   )
 
   // Request counts change without snapshots (see RequestLedger); their edges arrive here.
-  const ledgerEdge$ = new Observable<LedgerEdge>((subscriber) =>
+  const ledgerEdge$ = new RxObservable<LedgerEdge>((subscriber) =>
     actor.getSnapshot().context.requests.subscribe((edge) => subscriber.next(edge)),
   ).pipe(takeUntil(stopped$))
 

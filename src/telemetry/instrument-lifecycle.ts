@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Meter, Tracer } from '@opentelemetry/api'
-import { filter, take } from 'rxjs'
+import { filter, take } from '../streams/rx.ts'
 import type { LifecycleActor, LifecycleStreams } from '../streams/lifecycle-streams.ts'
 import { flushTelemetry } from './active-providers.ts'
 import { observeLifecycle } from './lifecycle-metrics.ts'
