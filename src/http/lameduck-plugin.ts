@@ -10,7 +10,8 @@ import { type FaultOrigin, listenForFaults } from '../process/fault-listeners.ts
 import { claimProcessExit } from '../process/shared-exit.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
 import { type LifecycleActor, type LifecycleStreams, lifecycleStreams, whenStopped } from '../streams/lifecycle-streams.ts'
-import { activeProviders } from '../telemetry/active-providers.ts'
+import { otelSdkRegistered } from '../telemetry/otel-global.ts'
+import { warnIfExportMeant } from '../telemetry/sdk-visibility.ts'
 import { ConnectionDrains } from '../transport/connection-drains.ts'
 import { lingerMs } from '../transport/lingering-close.ts'
 import { sayGoodbye } from '../transport/upgraded-sessions.ts'
@@ -90,14 +91,16 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   const streams = lifecycleStreams(actor)
   const notice = processDrainNotice(streams.snapshot$)
   const admit = admissionHook(getSnapshot, requests as RequestLedger<ServerResponse>, sessions, options.retryAfterSeconds)
-  // Spans and metrics when an OpenTelemetry SDK is registered; nothing at all otherwise. Imported only
-  // then: with the semantic conventions it uses, it added about 2.5 MB to the idle RSS of a service
-  // without telemetry (bench/findings.md).
-  const providers = activeProviders((fields, message) => fastify.log.warn(fields, message))
+  // Spans and metrics when an OpenTelemetry SDK is registered; nothing at all otherwise. The API and
+  // lameduck's telemetry are imported only then: with the semantic conventions they added several MB to
+  // the idle RSS of a service without telemetry (bench/findings.md).
+  const providers = otelSdkRegistered() ? (await import('../telemetry/active-providers.ts')).activeProviders() : { tracer: null, meter: null }
+  let outsideSpans: ((log: () => void) => void) | undefined
   if (providers.tracer !== null || providers.meter !== null) {
-    const { instrumentLifecycle } = await import('../telemetry/instrument-lifecycle.ts')
-    instrumentLifecycle(fastify, actor, streams, providers, { requestSpans: options.requestSpans })
-  }
+    const telemetry = await import('../telemetry/instrument-lifecycle.ts')
+    telemetry.instrumentLifecycle(fastify, actor, streams, providers, { requestSpans: options.requestSpans })
+    outsideSpans = telemetry.outsideSpans
+  } else warnIfExportMeant((fields, message) => fastify.log.warn(fields, message))
 
   // Every route but the probes counts as work. A global hook, not one added through onRoute:
   // onRoute never sees routes declared at the root before this plugin has loaded
@@ -147,7 +150,7 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   }
   fastify.decorate('lameduck', api)
 
-  logTransitions(streams.snapshot$, fastify.log)
+  logTransitions(streams.snapshot$, fastify.log, outsideSpans)
   actor.start()
   // From registration on, not from onReady: a signal while the app loads must not kill it by default.
   const removeSignals = listenForSignals(options.signals, onSignal)

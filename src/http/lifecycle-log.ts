@@ -1,4 +1,3 @@
-import { context, ROOT_CONTEXT } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Observable, Subscription } from 'rxjs'
 import { distinctUntilChanged, map } from '../streams/rx.ts'
@@ -30,7 +29,11 @@ export function lifecycleFields(snapshot: LifecycleSnapshot) {
 }
 
 /** Logs each lifecycle transition exactly once, with the counts at that moment. */
-export function logTransitions(snapshot$: Observable<LifecycleSnapshot>, log: FastifyBaseLogger): Subscription {
+export function logTransitions(
+  snapshot$: Observable<LifecycleSnapshot>,
+  log: FastifyBaseLogger,
+  outsideSpans: (write: () => void) => void = (write) => write(),
+): Subscription {
   return snapshot$
     .pipe(
       map((snapshot) => ({ snapshot, phase: phaseName(snapshot) })),
@@ -40,7 +43,7 @@ export function logTransitions(snapshot$: Observable<LifecycleSnapshot>, log: Fa
       const fields = lifecycleFields(snapshot)
       const failed = exitCodeOf(snapshot) ?? 0
       // The last request's end often causes the transition; its trace ids do not belong on this line.
-      context.with(ROOT_CONTEXT, () => {
+      outsideSpans(() => {
         if (failed) log.error(fields, `lifecycle: ${phase} (${snapshot.context.outcome})`)
         else log.info(fields, `lifecycle: ${phase}`)
       })

@@ -1,8 +1,5 @@
 import { createNoopMeter, type Meter, metrics, type ProxyTracerProvider, trace, type Tracer } from '@opentelemetry/api'
-
-import { sdkVisibilityWarning } from './sdk-visibility.ts'
-
-export const instrumentationScope = 'lameduck'
+import { instrumentationScope } from './otel-global.ts'
 
 /**
  * The tracer of the SDK registered with the OpenTelemetry API (by lameduck's
@@ -21,23 +18,12 @@ export function activeMeter(): Meter | null {
   return meter === createNoopMeter() ? null : meter
 }
 
-let warned = false
-
 /**
- * The registered SDK's tracer and meter, looked up once when the plugin registers; with neither,
- * a warning (once per process) if the environment or another API copy says an SDK was meant to be
- * there (sdk-visibility.ts). The OTEL_* variables are the SDK's, read here only to explain.
+ * The registered SDK's tracer and meter, looked up once when the plugin registers. The plugin loads
+ * this module (and the API) only when the global says an SDK registered something (otel-global.ts).
  */
-export function activeProviders(warn: (fields: Record<string, unknown>, message: string) => void): { tracer: Tracer | null; meter: Meter | null } {
-  const providers = { tracer: activeTracer(), meter: activeMeter() }
-  if (providers.tracer === null && providers.meter === null && !warned) {
-    const warning = sdkVisibilityWarning(process.env)
-    if (warning !== null) {
-      warned = true
-      warn(warning.fields, warning.message)
-    }
-  }
-  return providers
+export function activeProviders(): { tracer: Tracer | null; meter: Meter | null } {
+  return { tracer: activeTracer(), meter: activeMeter() }
 }
 
 interface Flushable {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import type { Meter, Tracer } from '@opentelemetry/api'
+import { context, type Meter, ROOT_CONTEXT, type Tracer } from '@opentelemetry/api'
 import { filter, take } from '../streams/rx.ts'
 import type { LifecycleActor, LifecycleStreams } from '../streams/lifecycle-streams.ts'
 import { flushTelemetry } from './active-providers.ts'
@@ -61,4 +61,9 @@ export function instrumentLifecycle(
     warmUp?.unsubscribe()
     lifecycleMetrics?.stop()
   })
+}
+
+/** Runs `write` (a log call) with no span active, so that the lifecycle's log lines carry no request's trace ids. */
+export function outsideSpans(write: () => void): void {
+  context.with(ROOT_CONTEXT, write)
 }

@@ -1,5 +1,5 @@
-import { isSpanContextValid, trace } from '@opentelemetry/api'
-import { activeTracer } from './active-providers.ts'
+import type { ProxyTracerProvider } from '@opentelemetry/api'
+import { instrumentationScope, otelApi, otelSdkRegistered } from './otel-global.ts'
 
 export interface TraceIds {
   trace_id?: string
@@ -12,6 +12,7 @@ export interface TraceIds {
  * A fresh object each time: pino merges the line's fields into what the mixin returns.
  */
 export function traceIdsMixin(): TraceIds {
+  const { trace, isSpanContextValid } = otelApi()
   const span = trace.getActiveSpan()
   if (span === undefined) return {}
   const ids = span.spanContext()
@@ -22,8 +23,10 @@ export function traceIdsMixin(): TraceIds {
 /**
  * Logger options that put trace ids on log lines, or none when no tracer is
  * registered: decided once when the logger is built, so a service without
- * tracing does not pay for a mixin call on every line.
+ * tracing does not pay for a mixin call on every line (nor load the API).
  */
 export function logCorrelation(): { mixin?: () => TraceIds } {
-  return activeTracer() === null ? {} : { mixin: traceIdsMixin }
+  if (!otelSdkRegistered()) return {}
+  const provider = otelApi().trace.getTracerProvider() as ProxyTracerProvider
+  return provider.getDelegateTracer?.(instrumentationScope) == null ? {} : { mixin: traceIdsMixin }
 }

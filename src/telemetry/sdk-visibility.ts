@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import { registeredOtel } from './otel-global.ts'
 
 /**
  * Why lameduck might see no OpenTelemetry SDK although the application meant to export, said once
@@ -12,7 +13,7 @@ import { dirname, join } from 'node:path'
  * directly tells "nothing registered" from "registered, but by a copy this one cannot see".
  */
 export function sdkVisibilityWarning(env: Readonly<Record<string, string | undefined>>): { message: string; fields: Record<string, unknown> } | null {
-  const registered = (globalThis as Record<symbol, RegisteredApi | undefined>)[Symbol.for('opentelemetry.js.api.1')]
+  const registered = registeredOtel()
   const own = ownApiVersion()
   if (registered !== undefined && (registered.trace !== undefined || registered.metrics !== undefined)) {
     if (registered.version === own) return null
@@ -27,12 +28,6 @@ export function sdkVisibilityWarning(env: Readonly<Record<string, string | undef
     message: `telemetry: ${asked.join(', ')} ask for export, but no OpenTelemetry SDK is registered with @opentelemetry/api ${own} when lameduck registers: no lameduck spans or metrics. Start one first (node --import lameduck/telemetry/register, or your own NodeSDK)`,
     fields: { variables: asked, lameduck_api_version: own },
   }
-}
-
-interface RegisteredApi {
-  version?: string
-  trace?: unknown
-  metrics?: unknown
 }
 
 function exportVariables(env: Readonly<Record<string, string | undefined>>): string[] {
@@ -61,4 +56,19 @@ function ownApiVersion(): string {
     }
   } catch {}
   return 'unknown'
+}
+
+let warned = false
+
+/**
+ * Says once per process, when lameduck found neither tracer nor meter, if the environment or another
+ * API copy shows that an SDK was meant to be there. The OTEL_* variables are the SDK's, read here only
+ * to explain.
+ */
+export function warnIfExportMeant(warn: (fields: Record<string, unknown>, message: string) => void): void {
+  if (warned) return
+  const warning = sdkVisibilityWarning(process.env)
+  if (warning === null) return
+  warned = true
+  warn(warning.fields, warning.message)
 }

@@ -1,0 +1,38 @@
+import { createRequire } from 'node:module'
+
+/** The name lameduck's tracer and meter carry. */
+export const instrumentationScope = 'lameduck'
+
+/** What a copy of `@opentelemetry/api` 1.x keeps in the one global all 1.x copies share. */
+export interface RegisteredApi {
+  version?: string
+  trace?: unknown
+  metrics?: unknown
+  context?: unknown
+}
+
+/** The global an SDK's registration writes, whichever API copy it went through; undefined until one does. */
+export function registeredOtel(): RegisteredApi | undefined {
+  return (globalThis as Record<symbol, RegisteredApi | undefined>)[Symbol.for('opentelemetry.js.api.1')]
+}
+
+/**
+ * Whether an SDK registered a tracer or meter provider. Read off the global rather than through the API,
+ * so that a service without telemetry never loads the API (51 modules; with RxJS's index it was most of
+ * lameduck's idle RSS over bare Fastify, bench/findings.md).
+ */
+export function otelSdkRegistered(): boolean {
+  const registered = registeredOtel()
+  return registered !== undefined && (registered.trace !== undefined || registered.metrics !== undefined)
+}
+
+let api: typeof import('@opentelemetry/api') | undefined
+
+/**
+ * The API, for the few synchronous places that need it once an SDK is registered (building the
+ * logger, logging a transition). Its CommonJS build: the SDK's own packages have loaded that one.
+ */
+export function otelApi(): typeof import('@opentelemetry/api') {
+  api ??= createRequire(import.meta.url)('@opentelemetry/api') as typeof import('@opentelemetry/api')
+  return api
+}
