@@ -25,7 +25,7 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * exactly), BENCH_SETTLE=on|off (off: no full GC before the warm-up: each round's server enters its round in
  * whatever state its start left it in; "bare" and "as shipped" never settle), BENCH_STARTS (starts per variant
  * in the start-time comparison, at least 9), BENCH_LONG_LIVED=off (skip the SSE and WebSocket figures),
- * BENCH_LONG_LIVED_DURATION (s).
+ * BENCH_LONG_LIVED_DURATION (s), BENCH_LONG_LIVED_ROUNDS (default BENCH_ROUNDS).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -172,7 +172,15 @@ let longLived: LongLivedResults | null = null
 {
   const pair = { baseline: active.find((r) => r.variant.id === 'baseline')?.variant, lameduck: active.find((r) => r.variant.id === 'lameduck')?.variant }
   if (pair.baseline && pair.lameduck && env.BENCH_LONG_LIVED !== 'off') {
-    const settings = { rounds, seconds: int('BENCH_LONG_LIVED_DURATION', 5), warmupSeconds, connections: load.connections, sseQuery: 'tokens=1000&interval_ms=0' }
+    // More, shorter rounds than the HTTP figures by choice: a round's rate moves by 10-30% with the state its two
+    // processes happen to be in (bench/findings.md), so the median of per-round ratios needs many rounds to settle.
+    const settings = {
+      rounds: int('BENCH_LONG_LIVED_ROUNDS', rounds),
+      seconds: int('BENCH_LONG_LIVED_DURATION', 5),
+      warmupSeconds,
+      connections: load.connections,
+      sseQuery: 'tokens=1000&interval_ms=0',
+    }
     longLived = await longLivedBench({ baseline: pair.baseline, lameduck: pair.lameduck }, loadSpecFor, settings, log)
   }
 }
