@@ -297,7 +297,7 @@ export function environmentLines(results: BenchResults): string[] {
     `- Node: ${i.node}${i.nodeFlags ? ` with ${i.nodeFlags}` : ', default V8 flags'}${i.python ? `; seed variant: ${i.python} (Debian packages)` : ''}`,
     `- CPU: ${i.cpu}, ${i.cores} cores; load average (1, 5, 15 min) at start ${i.loadavg}, at end ${i.loadavgEnd}`,
     ...(i.shared
-      ? ['- **The machine was shared**: other work (other agents\' test runs) ran during this benchmark, as the load averages show. Only ratios within this run mean anything, and differences of a few percent are noise.']
+      ? ['- **Load average above 1**: other work may have shared the machine (the 1-minute average also carries the benchmark\'s own server and wrk, and whatever ran just before). Only ratios within this run mean anything, and differences of a few percent are noise.']
       : []),
     `- Load: wrk, ${l.threads} thread, ${l.connections} connections, ${l.durationSeconds} s per round per variant, POST /hello \`{"name":"bench"}\` (\`${i.loadCommand}\`)`,
     `- Rounds: ${i.rounds}, variants alternating in rotated order each round; a fresh server per variant per round, warmed up for ${i.warmupSeconds} s with the same load first; figures are medians over rounds, ratios medians of per-round ratios`,

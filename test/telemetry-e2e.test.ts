@@ -245,4 +245,17 @@ await app.close()`
     expect(await loadedInChild(wiring, [], {}, app)).toBe('false')
     expect(await loadedInChild(wiring, registerEntry, await traced(), app)).toBe('true')
   })
+
+  // Its 51 modules, loaded with telemetry off too until the plugin read the API's shared global instead.
+  it('the reference service loads no OpenTelemetry API without an SDK; with one, only the copy the SDK loaded', async () => {
+    const service = `const { buildService } = await import('./dist/service/build-service.js')
+const { readEnvConfig } = await import('./dist/config/env-config.js')
+const app = buildService(readEnvConfig({ ...process.env, LOG_LEVEL: 'warn' }))
+await app.ready()
+await app.close()`
+    expect(await loadedInChild('/@opentelemetry/api/', [], {}, service)).toBe('false')
+    // One build of the API in the traced process: no CommonJS copy beside the ES module one the SDK uses.
+    expect(await loadedInChild('/@opentelemetry/api/dist/index.mjs', registerEntry, await traced(), service)).toBe('true')
+    expect(await loadedInChild('/@opentelemetry/api/dist/index.cjs', registerEntry, await traced(), service)).toBe('false')
+  })
 })

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
-import { context, type Meter, ROOT_CONTEXT, type Tracer } from '@opentelemetry/api'
+import { context, isSpanContextValid, type Meter, ROOT_CONTEXT, trace, type Tracer } from '@opentelemetry/api'
 import { filter, take } from '../streams/rx.ts'
 import type { LifecycleActor, LifecycleStreams } from '../streams/lifecycle-streams.ts'
 import { flushTelemetry } from './active-providers.ts'
 import { observeLifecycle } from './lifecycle-metrics.ts'
+import { correlateThrough } from './log-correlation.ts'
 import { traceLifecycle } from './lifecycle-spans.ts'
 import { requestSpanHook } from './request-span.ts'
 
@@ -35,6 +36,8 @@ export function instrumentLifecycle(
   { requestSpans }: { requestSpans: boolean },
 ): void {
 
+  // The logger's mixin (log-correlation.ts) reads spans through the same API copy as lameduck's spans.
+  correlateThrough({ trace, isSpanContextValid })
   const getSnapshot = () => actor.getSnapshot()
   // Global, so 404s are traced too; the first onRequest hook, so the span covers the others.
   if (tracer !== null && requestSpans) fastify.addHook('onRequest', requestSpanHook(tracer, getSnapshot))

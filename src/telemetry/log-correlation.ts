@@ -1,5 +1,5 @@
-import type { ProxyTracerProvider } from '@opentelemetry/api'
-import { instrumentationScope, otelApi, otelSdkRegistered } from './otel-global.ts'
+import type { trace as traceApi, isSpanContextValid as isValid } from '@opentelemetry/api'
+import { registeredOtel } from './otel-global.ts'
 
 export interface TraceIds {
   trace_id?: string
@@ -7,26 +7,40 @@ export interface TraceIds {
   trace_flags?: string
 }
 
+interface TraceApi {
+  readonly trace: typeof traceApi
+  readonly isSpanContextValid: typeof isValid
+}
+
+/**
+ * The API the mixin reads spans through, handed over by lameduck's telemetry wiring when it loads
+ * (instrument-lifecycle.ts). Not imported here: the logger is built before any plugin loads, and a
+ * service without telemetry must not load the API at all. Until then no request has a span.
+ */
+let api: TraceApi | null = null
+
+export function correlateThrough(traceApi: TraceApi): void {
+  api = traceApi
+}
+
 /**
  * pino mixin: the active span's ids on every line logged inside a request.
  * A fresh object each time: pino merges the line's fields into what the mixin returns.
  */
 export function traceIdsMixin(): TraceIds {
-  const { trace, isSpanContextValid } = otelApi()
-  const span = trace.getActiveSpan()
+  if (api === null) return {}
+  const span = api.trace.getActiveSpan()
   if (span === undefined) return {}
   const ids = span.spanContext()
-  if (!isSpanContextValid(ids)) return {}
+  if (!api.isSpanContextValid(ids)) return {}
   return { trace_id: ids.traceId, span_id: ids.spanId, trace_flags: ids.traceFlags === 1 ? '01' : '00' }
 }
 
 /**
- * Logger options that put trace ids on log lines, or none when no tracer is
- * registered: decided once when the logger is built, so a service without
- * tracing does not pay for a mixin call on every line (nor load the API).
+ * Logger options that put trace ids on log lines, or none when no tracer provider is registered
+ * (read off the global every API copy shares): decided once when the logger is built, so a service
+ * without tracing does not pay for a mixin call on every line.
  */
 export function logCorrelation(): { mixin?: () => TraceIds } {
-  if (!otelSdkRegistered()) return {}
-  const provider = otelApi().trace.getTracerProvider() as ProxyTracerProvider
-  return provider.getDelegateTracer?.(instrumentationScope) == null ? {} : { mixin: traceIdsMixin }
+  return registeredOtel()?.trace === undefined ? {} : { mixin: traceIdsMixin }
 }

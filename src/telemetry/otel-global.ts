@@ -1,5 +1,3 @@
-import { createRequire } from 'node:module'
-
 /** The name lameduck's tracer and meter carry. */
 export const instrumentationScope = 'lameduck'
 
@@ -24,15 +22,4 @@ export function registeredOtel(): RegisteredApi | undefined {
 export function otelSdkRegistered(): boolean {
   const registered = registeredOtel()
   return registered !== undefined && (registered.trace !== undefined || registered.metrics !== undefined)
-}
-
-let api: typeof import('@opentelemetry/api') | undefined
-
-/**
- * The API, for the few synchronous places that need it once an SDK is registered (building the
- * logger, logging a transition). Its CommonJS build: the SDK's own packages have loaded that one.
- */
-export function otelApi(): typeof import('@opentelemetry/api') {
-  api ??= createRequire(import.meta.url)('@opentelemetry/api') as typeof import('@opentelemetry/api')
-  return api
 }
