@@ -293,7 +293,31 @@ describe('HTTP/1.1 sockets', () => {
     }
   })
 
-  it('a connection accepted just before the drain, its first request a moment later: answered 503 Connection: close, not met by a FIN', async () => {
+  // The balancer routed it before it stopped routing (Cerebrium's order): the connection was open, its request
+  // still on the wire. Served while the drain runs, with Connection: close; not refused as new work.
+  it('a connection accepted just before the drain, its first request a moment later, while work is in flight: served 200 Connection: close', async () => {
+    const { app, port, exits } = await start()
+    const slow = request(`http://127.0.0.1:${port}/work?ms=600`)
+    await waitUntil(() => app.lameduck.readiness().activeRequests === 1)
+    const raw = await rawConnect(port)
+    // Accepted: the server has seen the connection before the drain begins.
+    await sleep(30)
+    app.lameduck.shutdown('SIGTERM')
+    await sleep(50)
+    raw.write(get('/work'))
+    const [response] = await raw.responses(1)
+    await raw.closed
+    expect(response).toMatchObject({ status: 200, headers: { connection: 'close' } })
+    expect(JSON.parse(response!.body)).toEqual({ done: true })
+    expect(raw.error).toBeNull()
+    // Once only: a second connection's grace is its own, and this one is closed.
+    expect((await slow).statusCode).toBe(200)
+    await app.lameduck.finished()
+    expect(exits).toEqual([0])
+    expect(app.lameduck.actor.getSnapshot().context.requests.rejected.draining).toBe(0)
+  })
+
+  it('a connection accepted just before the drain, its first request a moment later, nothing in flight: answered 503 Connection: close, not met by a FIN', async () => {
     const { app, port } = await start()
     const raw = await rawConnect(port)
     app.lameduck.shutdown('SIGTERM')

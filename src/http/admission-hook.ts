@@ -3,6 +3,7 @@ import type { onRequestHookHandler } from 'fastify'
 import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
 import { admissionOf } from '../machine/snapshot-views.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
+import { firstRequestGrace } from '../transport/http1-drain.ts'
 import { trackUpgradedSocket } from '../transport/upgraded-sessions.ts'
 import { isProbeRoute } from './probe-routes.ts'
 import { keepResponse } from './request-slots.ts'
@@ -34,7 +35,7 @@ export function admissionHook(
     }
     const snapshot = getSnapshot()
     const reason = admissionOf(snapshot)
-    if (reason === null) {
+    if (reason === null || (reason === 'draining' && firstRequestGrace(request.raw.socket))) {
       const raw = request.raw
       // An upgrade (a WebSocket) is a session, not a request: its stand-in response never ends,
       // and counted as a request it held every drain to the deadline.

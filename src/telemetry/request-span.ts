@@ -4,6 +4,7 @@ import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { phaseName } from '../http/lifecycle-log.ts'
 import { isProbeRoute } from '../http/probe-routes.ts'
 import { admissionOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
+import { hasFirstRequestGrace } from '../transport/http1-drain.ts'
 import { lameduckAttributes } from './attribute-names.ts'
 import { activeRequestSpan, fastifyOtelPending, fastifyOtelSpan } from './instrumented-span.ts'
 import { httpAttributes as http } from './http-attribute-names.ts'
@@ -53,7 +54,8 @@ export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnap
       [lameduckAttributes.inFlight]: snapshot.context.requests.inFlight,
     }
     // lameduck's admission hook runs next on this route and answers from the same snapshot.
-    const reason = route === undefined ? null : admissionOf(snapshot)
+    const refused = route === undefined ? null : admissionOf(snapshot)
+    const reason = refused === 'draining' && hasFirstRequestGrace(request.raw.socket) ? null : refused
     if (reason !== null) lifecycle[lameduckAttributes.rejectReason] = reason
     const requestId = request.headers['x-request-id']
     if (typeof requestId === 'string') lifecycle[lameduckAttributes.requestIdHeader] = [requestId]

@@ -91,9 +91,16 @@ export class Http1Drain implements ServerDrain {
     if (current && !this.#newest.has(socket)) this.#markNewest(socket, current)
     else if (current) return
     // A connection accepted just before the listener closed whose first request is still on the wire:
-    // a moment for it to arrive, so it is answered (503, `Connection: close`) rather than met by a FIN
-    // that a client cannot tell from a crash. A keep-alive socket between requests closes at once.
-    else if (socket.bytesRead === 0) later(firstRequestGraceMs, () => this.#closeIfIdle(socket))
+    // a moment for it to arrive, so it is served (`Connection: close`; see firstRequestGrace below)
+    // rather than met by a FIN that a client cannot tell from a crash. A keep-alive socket between
+    // requests closes at once.
+    else if (socket.bytesRead === 0) {
+      awaitingFirstRequest.add(socket)
+      later(firstRequestGraceMs, () => {
+        awaitingFirstRequest.delete(socket)
+        this.#closeIfIdle(socket)
+      })
+    }
     else lingeringClose(socket)
   }
 
@@ -104,6 +111,25 @@ export class Http1Drain implements ServerDrain {
 
 /** How long a connection that has not sent a byte yet gets, at the drain, for its first request. */
 export const firstRequestGraceMs = 250
+
+/** Connections accepted before the drain that had sent nothing when it began, until their first request or the grace ends. */
+const awaitingFirstRequest = new WeakSet<object>()
+
+/**
+ * Whether this request is the first on a connection the balancer opened before the drain began: it was
+ * routed here before the platform stopped routing, and its bytes were still on the wire (a busy replica,
+ * a proxy that connects, then writes). The admission hook serves it while the drain is still running
+ * instead of refusing it as new work; `Connection: close` sends the client's next request elsewhere.
+ * Asked once per such connection: the answer is true at most once.
+ */
+export function firstRequestGrace(socket: object | null | undefined): boolean {
+  return socket != null && awaitingFirstRequest.delete(socket)
+}
+
+/** The same question without using up the answer (for the request's span, which is made first). */
+export function hasFirstRequestGrace(socket: object | null | undefined): boolean {
+  return socket != null && awaitingFirstRequest.has(socket)
+}
 
 function later(ms: number, run: () => void): void {
   setTimeout(run, ms).unref()
