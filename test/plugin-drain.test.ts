@@ -61,7 +61,7 @@ describe('drain over real sockets', () => {
     expect((await app.lameduck.finished()).context.outcome).toBe('drained')
   })
 
-  it('3. answers a request written on an idle socket as the drain starts with 503 and Connection: close', async () => {
+  it('3. serves a request written on a fresh connection as the drain starts, with Connection: close (it was routed before the stop)', async () => {
     const { app, port } = await setup()
     // Work in flight elsewhere keeps the drain open while the late request arrives.
     const slow = request(`${harness!.origin}/work?ms=300`)
@@ -71,13 +71,14 @@ describe('drain over real sockets', () => {
     raw.write(get('/work'))
     const [response] = await raw.responses(1)
     await raw.closed
+    // The connection was accepted before the listener closed: its first request is served, and the
+    // connection closed after it (transport-drain.test.ts has the case with nothing in flight: 503).
     if (response) {
-      expect(response.status).toBe(503)
+      expect(response.status).toBe(200)
       expect(response.headers.connection).toBe('close')
-      expect(response.headers['retry-after']).toBe('1')
-      expect(JSON.parse(response.body)).toMatchObject({ status: 'draining' })
+      expect(JSON.parse(response.body)).toEqual({ done: true })
     }
-    // Either a full 503 or a clean close before the request: never a reset.
+    // Either a full answer or a clean close before the request: never a reset.
     expect(raw.error).toBeNull()
     expect((await slow).statusCode).toBe(200)
   })
