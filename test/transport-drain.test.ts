@@ -76,6 +76,30 @@ async function start(
 }
 
 describe('HTTP/2', () => {
+  it('h2c: a request\'s drain signals follow its stream: live while it runs, aborted "answered" after, and born aborted when asked for late', async () => {
+    const seen: { during?: AbortSignal; late?: AbortSignal } = {}
+    const { port } = await start({ http2: true }, {}, '127.0.0.1', (app) => {
+      app.get('/later', async (req, reply) => {
+        seen.during = req.lameduck.noticeSignal
+        return { during: seen.during.aborted }
+      })
+      app.get('/after', (req, reply) => {
+        // Work that outlives its answer and first asks once the stream has closed.
+        reply.raw.once('close', () => setTimeout(() => (seen.late = req.lameduck.drainSignal), 10))
+        reply.send({ ok: true })
+      })
+    })
+    const client = await h2Connect(`http://127.0.0.1:${port}`)
+    cleanups.push(() => client.session.destroy())
+    expect(await client.get('/later').answer).toMatchObject({ status: 200, body: '{"during":false}' })
+    expect(await client.get('/after').answer).toMatchObject({ status: 200 })
+    await waitUntil(() => seen.late !== undefined)
+    expect(seen.during!.aborted).toBe(true)
+    expect((seen.during!.reason as Error).message).toBe('the request was answered')
+    expect(seen.late!.aborted).toBe(true)
+    expect((seen.late!.reason as Error).message).toBe('the request was answered')
+  })
+
   it('h2c: GOAWAY at the drain proper, the stream in flight finishes, a stream past GOAWAY is refused, exit 0', async () => {
     const { app, port, exits } = await start({ http2: true })
     const client = await h2Connect(`http://127.0.0.1:${port}`)

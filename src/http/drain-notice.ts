@@ -145,6 +145,7 @@ function whenOver(request: FastifyRequest): { emitter: Closing; closed: boolean;
   // A session ends when its socket does; there is no answer to finish.
   if ((raw as { upgrade?: boolean }).upgrade === true && raw.socket) return { emitter: raw.socket, closed: raw.socket.destroyed, finished: () => false }
   const response = responseOf(request)
-  if (response !== null) return { emitter: response, closed: response.closed, finished: () => response.writableFinished }
+  // HTTP/2's compatibility response has no `closed` of its own: its stream has.
+  if (response !== null) return { emitter: response, closed: 'stream' in response ? response.stream.closed : response.closed, finished: () => response.writableFinished }
   return { emitter: raw, closed: raw.destroyed, finished: () => raw.complete }
 }

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import type { Http2ServerResponse } from 'node:http2'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 
 /**
@@ -15,19 +16,22 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 const responseSlot = Symbol('lameduck.response')
 const noticeSlot = Symbol('lameduck.notice')
 
-type Slotted = FastifyRequest & { [responseSlot]: ServerResponse | null; [noticeSlot]: object | null }
+/** HTTP/1 or, on an `http2: true` server, HTTP/2's compatibility response. */
+export type RawResponse = ServerResponse | Http2ServerResponse
+
+type Slotted = FastifyRequest & { [responseSlot]: RawResponse | null; [noticeSlot]: object | null }
 
 export function declareRequestSlots(fastify: FastifyInstance): void {
   fastify.decorateRequest(responseSlot as unknown as string, null)
   fastify.decorateRequest(noticeSlot as unknown as string, null)
 }
 
-export function keepResponse(request: FastifyRequest, response: ServerResponse): void {
+export function keepResponse(request: FastifyRequest, response: RawResponse): void {
   ;(request as Slotted)[responseSlot] = response
 }
 
 /** The response kept for it, or null for a request lameduck's hook has not seen. */
-export function responseOf(request: FastifyRequest): ServerResponse | null {
+export function responseOf(request: FastifyRequest): RawResponse | null {
   return (request as Slotted)[responseSlot] ?? null
 }
 
