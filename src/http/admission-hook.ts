@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { onRequestHookHandler } from 'fastify'
+import type { RejectReason } from '../machine/lifecycle-names.ts'
 import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
 import { admissionOf } from '../machine/snapshot-views.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
@@ -15,6 +16,16 @@ import { sendRejection } from './rejection.ts'
  * aborted by the client, or its socket was destroyed, and the ledger ignores a
  * second release, so the in-flight count cannot drift.
  */
+/**
+ * The 503 reason for a request on `socket`, or null to serve it: the snapshot's answer, except for the first
+ * request on a connection accepted before the drain began (http1-drain.ts, `firstRequestGrace`). The
+ * admission hook `use`s that grace; the request span, made first, only looks.
+ */
+export function refusalOf(snapshot: LifecycleSnapshot, socket: object | null | undefined, use: boolean): RejectReason | null {
+  const reason = admissionOf(snapshot)
+  return reason === 'draining' && firstRequestGrace(socket, use) ? null : reason
+}
+
 export function admissionHook(
   getSnapshot: () => LifecycleSnapshot,
   ledger: RequestLedger<ServerResponse>,
@@ -34,8 +45,8 @@ export function admissionHook(
       return
     }
     const snapshot = getSnapshot()
-    const reason = admissionOf(snapshot)
-    if (reason === null || (reason === 'draining' && firstRequestGrace(request.raw.socket))) {
+    const reason = refusalOf(snapshot, request.raw.socket, true)
+    if (reason === null) {
       const raw = request.raw
       // An upgrade (a WebSocket) is a session, not a request: its stand-in response never ends,
       // and counted as a request it held every drain to the deadline.

@@ -2,9 +2,9 @@ import type { ServerResponse } from 'node:http'
 import { type Attributes, context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { phaseName } from '../http/lifecycle-log.ts'
+import { refusalOf } from '../http/admission-hook.ts'
 import { isProbeRoute } from '../http/probe-routes.ts'
-import { admissionOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
-import { hasFirstRequestGrace } from '../transport/http1-drain.ts'
+import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
 import { lameduckAttributes } from './attribute-names.ts'
 import { activeRequestSpan, fastifyOtelPending, fastifyOtelSpan } from './instrumented-span.ts'
 import { httpAttributes as http } from './http-attribute-names.ts'
@@ -54,8 +54,7 @@ export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnap
       [lameduckAttributes.inFlight]: snapshot.context.requests.inFlight,
     }
     // lameduck's admission hook runs next on this route and answers from the same snapshot.
-    const refused = route === undefined ? null : admissionOf(snapshot)
-    const reason = refused === 'draining' && hasFirstRequestGrace(request.raw.socket) ? null : refused
+    const reason = route === undefined ? null : refusalOf(snapshot, request.raw.socket, false)
     if (reason !== null) lifecycle[lameduckAttributes.rejectReason] = reason
     const requestId = request.headers['x-request-id']
     if (typeof requestId === 'string') lifecycle[lameduckAttributes.requestIdHeader] = [requestId]

@@ -118,17 +118,13 @@ const awaitingFirstRequest = new WeakSet<object>()
 /**
  * Whether this request is the first on a connection the balancer opened before the drain began: it was
  * routed here before the platform stopped routing, and its bytes were still on the wire (a busy replica,
- * a proxy that connects, then writes). The admission hook serves it while the drain is still running
- * instead of refusing it as new work; `Connection: close` sends the client's next request elsewhere.
- * Asked once per such connection: the answer is true at most once.
+ * a proxy that connects, then writes). Such a request is served while the drain still runs instead of
+ * refused as new work; `Connection: close` sends the client's next request elsewhere. `use` takes the
+ * grace up (true at most once per connection); without it the question only looks.
  */
-export function firstRequestGrace(socket: object | null | undefined): boolean {
-  return socket != null && awaitingFirstRequest.delete(socket)
-}
-
-/** The same question without using up the answer (for the request's span, which is made first). */
-export function hasFirstRequestGrace(socket: object | null | undefined): boolean {
-  return socket != null && awaitingFirstRequest.has(socket)
+export function firstRequestGrace(socket: object | null | undefined, use: boolean): boolean {
+  if (socket == null) return false
+  return use ? awaitingFirstRequest.delete(socket) : awaitingFirstRequest.has(socket)
 }
 
 function later(ms: number, run: () => void): void {
