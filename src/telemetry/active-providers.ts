@@ -1,4 +1,5 @@
 import { createNoopMeter, type Meter, metrics, type ProxyTracerProvider, trace, type Tracer } from '@opentelemetry/api'
+import type { ActiveProviders } from './instrument-lifecycle.ts'
 import { instrumentationScope } from './otel-global.ts'
 
 /**
@@ -6,14 +7,14 @@ import { instrumentationScope } from './otel-global.ts'
  * `register` entry or by the application), or `null` when there is none.
  * Asked once, when the plugin registers: telemetry off costs nothing per request.
  */
-export function activeTracer(): Tracer | null {
+function activeTracer(): Tracer | null {
   // The API always hands out a proxy; only a registered SDK gives it a delegate.
   const provider = trace.getTracerProvider() as ProxyTracerProvider
   return provider.getDelegateTracer?.(instrumentationScope) ?? null
 }
 
 /** The meter of the registered SDK, or `null` when metrics go nowhere. */
-export function activeMeter(): Meter | null {
+function activeMeter(): Meter | null {
   const meter = metrics.getMeter(instrumentationScope)
   return meter === createNoopMeter() ? null : meter
 }
@@ -22,7 +23,7 @@ export function activeMeter(): Meter | null {
  * The registered SDK's tracer and meter, looked up once when the plugin registers. The plugin loads
  * this module (and the API) only when the global says an SDK registered something (otel-global.ts).
  */
-export function activeProviders(): { tracer: Tracer | null; meter: Meter | null } {
+export function activeProviders(): ActiveProviders {
   return { tracer: activeTracer(), meter: activeMeter() }
 }
 

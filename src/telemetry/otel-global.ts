@@ -6,7 +6,6 @@ export interface RegisteredApi {
   version?: string
   trace?: unknown
   metrics?: unknown
-  context?: unknown
 }
 
 /** The global an SDK's registration writes, whichever API copy it went through; undefined until one does. */
