@@ -1,16 +1,10 @@
 // First, before anything allocates much: keeps process.nextTick on V8's fast path (src/tick-shape-anchor.ts).
 import './tick-shape-anchor.ts'
+import { listenEarly } from './process/early-signals.ts'
 
 // Until the service's own handlers are installed (the plugin does it as it loads), a SIGTERM would
-// kill the process by Node's default. Nothing has started yet: stop cleanly, as `interrupted`.
-const earlySignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
-const onEarlySignal = (signal: NodeJS.Signals) => {
-  // The lifecycle's handler is installed: it decides.
-  if (process.listenerCount(signal) > 1) return
-  process.stderr.write(`${JSON.stringify({ level: 30, time: Date.now(), msg: 'lifecycle: stopped', outcome: 'interrupted', signal, exit_code: 0 })}\n`)
-  process.exit(0)
-}
-for (const signal of earlySignals) process.on(signal, onEarlySignal)
+// kill the process by Node's default (src/process/early-signals.ts).
+const stopListeningEarly = listenEarly(['SIGTERM', 'SIGINT', 'SIGHUP'])
 
 const { readEnvConfig } = await import('./config/env-config.ts')
 const { LameduckError } = await import('./errors.ts')
@@ -33,3 +27,5 @@ try {
   app.log.fatal({ err: error }, 'could not start listening')
   process.exit(1)
 }
+// Listening: the lifecycle's handlers were installed as the plugin loaded, and they decide from now on.
+stopListeningEarly()

@@ -13,6 +13,10 @@ export function exitProcess(code: number, backstopMs = 1_000): void {
   for (const signal of lateSignals) {
     if (!process.listeners(signal).includes(ignoreLateSignal)) process.on(signal, ignoreLateSignal)
   }
+  // Once the loop is empty, Node tears the environment down, and closing its signal handles restores
+  // the default action: a signal in those milliseconds killed the process (13 of 20 runs with a SIGTERM
+  // 0-9 ms after a clean stop). process.exit() leaves them in place until the process is gone.
+  if (!process.listeners('beforeExit').includes(exitOnEmptyLoop)) process.once('beforeExit', exitOnEmptyLoop)
   const backstop = setTimeout(() => {
     const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'Timeout')
     if (backstopMs >= urgentBackstopMs * 2) {
@@ -32,7 +36,12 @@ export function exitProcess(code: number, backstopMs = 1_000): void {
  */
 export const urgentBackstopMs = 50
 
-const lateSignals = ['SIGTERM', 'SIGINT'] as const
+// Every signal a lifecycle listens to by default (plugin-options.ts): SIGHUP's default action kills too.
+const lateSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
+
+function exitOnEmptyLoop(): void {
+  process.exit()
+}
 
 function ignoreLateSignal(signal: NodeJS.Signals): void {
   process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'lameduck: signal after stop, ignored', signal })}\n`)
