@@ -2,78 +2,26 @@ import dns from 'node:dns'
 import { once } from 'node:events'
 import { connect as tcpConnect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Agent, request } from 'undici'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { lameduck } from '../src/http/lameduck-plugin.ts'
-import type { LameduckOptions } from '../src/http/plugin-options.ts'
 import { h2Connect } from './support/h2-client.ts'
+import { cleanups, startDrainApp, stopDrainApps } from './support/drain-app.ts'
 import { get, rawConnect, waitUntil } from './support/plugin-harness.ts'
 import { makeTestCertificate, type TestCertificate } from './support/test-certificate.ts'
+import { firstRequestGraceMs } from '../src/transport/http1-drain.ts'
 
 // Issue 10: every kind of connection drains, over real sockets. Each test failed before the
 // transport-aware drain (src/transport).
 
-interface App {
-  app: FastifyInstance
-  port: number
-  exits: number[]
-}
-
-const apps: FastifyInstance[] = []
-const cleanups: (() => unknown)[] = []
 let certificate: TestCertificate
 
 beforeAll(() => {
   certificate = makeTestCertificate()
 })
 
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup()
-  for (const app of apps.splice(0)) {
-    if (app.lameduck.actor.getSnapshot().status === 'active') await app.close().catch(() => {})
-    await app.lameduck.finished().catch(() => {})
-  }
-})
+afterEach(stopDrainApps)
 
-async function start(
-  serverOptions: FastifyServerOptions & Record<string, unknown> = {},
-  options: LameduckOptions = {},
-  host = '127.0.0.1',
-  beforeListen: (app: FastifyInstance) => Promise<void> | void = () => {},
-): Promise<App> {
-  const exits: number[] = []
-  const app = Fastify({ logger: false, ...serverOptions }) as unknown as FastifyInstance
-  apps.push(app)
-  await app.register(lameduck, { signals: false, exit: (code) => void exits.push(code), drainTimeoutMs: 5_000, ...options })
-  app.get<{ Querystring: { ms?: string } }>('/work', async (req) => {
-    const ms = Number(req.query.ms ?? 0)
-    if (ms > 0) await sleep(ms)
-    return { done: true }
-  })
-  app.get('/hang', () => new Promise(() => {}))
-  // Streams five chunks 40 ms apart, then ends: a response already streaming when a drain begins.
-  app.get('/chunks', (_req, reply) => {
-    reply.hijack()
-    reply.raw.writeHead(200, { 'content-type': 'text/plain' })
-    let sent = 0
-    const timer = setInterval(() => {
-      reply.raw.write(`chunk ${++sent}\n`)
-      if (sent === 5) {
-        clearInterval(timer)
-        reply.raw.end()
-      }
-    }, 40)
-    reply.raw.on('close', () => clearInterval(timer))
-  })
-  app.post('/upload', async (req) => ({ bytes: JSON.stringify(req.body).length }))
-  await beforeListen(app)
-  await app.listen({ port: 0, host })
-  await waitUntil(() => app.lameduck.readiness().status === 'ready')
-  const address = app.server.address()
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return { app, port: address.port, exits }
-}
+const start = startDrainApp
 
 describe('HTTP/2', () => {
   it('h2c: a request\'s drain signals follow its stream: live while it runs, aborted "answered" after, and born aborted when asked for late', async () => {
@@ -341,17 +289,35 @@ describe('HTTP/1.1 sockets', () => {
     expect(app.lameduck.actor.getSnapshot().context.requests.rejected.draining).toBe(0)
   })
 
-  it('a connection accepted just before the drain, its first request a moment later, nothing in flight: answered 503 Connection: close, not met by a FIN', async () => {
-    const { app, port } = await start()
+  // Issue 18: was 503 (the drain had ended at once, nothing being in flight); the drain now waits for it.
+  it('a connection accepted just before the drain, its first request a moment later, nothing in flight: the drain waits for it, served 200 Connection: close', async () => {
+    const { app, port, exits } = await start()
     const raw = await rawConnect(port)
     app.lameduck.shutdown('SIGTERM')
     await sleep(30)
+    expect(app.lameduck.actor.getSnapshot().value).toEqual({ draining: 'drain' })
     raw.write(get('/work'))
     const [response] = await raw.responses(1)
     await raw.closed
-    expect(response).toMatchObject({ status: 503, headers: { connection: 'close', 'retry-after': '1' } })
+    expect(response).toMatchObject({ status: 200, headers: { connection: 'close' }, body: '{"done":true}' })
     expect(raw.error).toBeNull()
     await app.lameduck.finished()
+    expect(exits).toEqual([0])
+    expect(app.lameduck.actor.getSnapshot().context.requests.completed).toBe(1)
+  })
+
+  it('a connection that sent nothing by the end of its grace: closed with a FIN, the drain ends, exit 0', async () => {
+    const { app, port, exits } = await start()
+    const raw = await rawConnect(port)
+    const started = Date.now()
+    app.lameduck.shutdown('SIGTERM')
+    await raw.closed
+    await app.lameduck.finished()
+    expect(raw.error).toBeNull()
+    expect(raw.received).toBe('')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(firstRequestGraceMs - 20)
+    expect(Date.now() - started).toBeLessThan(1_500)
+    expect(exits).toEqual([0])
   })
 
   it('a slow body during the drain still gets the server\'s own requestTimeout (408), not the drain deadline', async () => {

@@ -1,14 +1,25 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { onRequestHookHandler } from 'fastify'
 import type { RejectReason } from '../machine/lifecycle-names.ts'
 import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
 import { admissionOf } from '../machine/snapshot-views.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
-import { firstRequestGrace } from '../transport/http1-drain.ts'
 import { trackUpgradedSocket } from '../transport/upgraded-sessions.ts'
 import { isProbeRoute } from './probe-routes.ts'
 import { keepResponse } from './request-slots.ts'
 import { sendRejection } from './rejection.ts'
+
+/**
+ * The 503 reason for `raw`, or null to serve it: the snapshot's answer, except for a request that was on
+ * its way when the drain began (the connection is one of the lifecycle's `arrivals`): the balancer
+ * routed it before it stopped routing, so it is served, with `Connection: close`. Not an upgrade: a
+ * WebSocket opened during the drain proper would only get its goodbye, after the goodbye already ran.
+ */
+export function refusalOf(snapshot: LifecycleSnapshot, raw: IncomingMessage): RejectReason | null {
+  const reason = admissionOf(snapshot)
+  if (reason !== 'draining' || (raw as { upgrade?: boolean }).upgrade === true) return reason
+  return snapshot.context.arrivals.has(raw.socket) ? null : reason
+}
 
 /**
  * The per-request hot path: one snapshot read, one list insert, one listener.
@@ -16,16 +27,6 @@ import { sendRejection } from './rejection.ts'
  * aborted by the client, or its socket was destroyed, and the ledger ignores a
  * second release, so the in-flight count cannot drift.
  */
-/**
- * The 503 reason for a request on `socket`, or null to serve it: the snapshot's answer, except for the first
- * request on a connection accepted before the drain began (http1-drain.ts, `firstRequestGrace`). The
- * admission hook `use`s that grace; the request span, made first, only looks.
- */
-export function refusalOf(snapshot: LifecycleSnapshot, socket: object | null | undefined, use: boolean): RejectReason | null {
-  const reason = admissionOf(snapshot)
-  return reason === 'draining' && firstRequestGrace(socket, use) ? null : reason
-}
-
 export function admissionHook(
   getSnapshot: () => LifecycleSnapshot,
   ledger: RequestLedger<ServerResponse>,
@@ -45,9 +46,9 @@ export function admissionHook(
       return
     }
     const snapshot = getSnapshot()
-    const reason = refusalOf(snapshot, request.raw.socket, true)
+    const raw = request.raw
+    const reason = refusalOf(snapshot, raw)
     if (reason === null) {
-      const raw = request.raw
       // An upgrade (a WebSocket) is a session, not a request: its stand-in response never ends,
       // and counted as a request it held every drain to the deadline.
       if ((raw as { upgrade?: boolean }).upgrade === true) trackUpgradedSocket(sessions, raw.socket)
@@ -56,10 +57,17 @@ export function admissionHook(
         ledger.begin(res)
         res.on('close', release)
       }
+      // Begun before the arrival ends, so the drain never sees a moment with nothing in flight.
+      if (snapshot.context.arrivals.inFlight > 0) snapshot.context.arrivals.end(raw.socket, true)
       done()
       return
     }
+    // A refused request ends its connection's arrival too: it is answered, then the connection closes.
+    if (snapshot.context.arrivals.inFlight > 0) snapshot.context.arrivals.end(raw.socket, false)
     ledger.reject(reason)
+    // A refused upgrade's socket is not an HTTP connection any more (no parser, no drain of its own):
+    // the answer says that it closes.
+    if ((raw as { upgrade?: boolean }).upgrade === true) reply.raw.shouldKeepAlive = false
     sendRejection(reply, reason, snapshot, retryAfterSeconds)
   }
 }

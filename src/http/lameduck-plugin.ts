@@ -14,7 +14,7 @@ import { otelSdkRegistered } from '../telemetry/otel-global.ts'
 import { warnIfExportMeant } from '../telemetry/sdk-visibility.ts'
 import { ConnectionDrains } from '../transport/connection-drains.ts'
 import { lingerMs } from '../transport/lingering-close.ts'
-import { sayGoodbye } from '../transport/upgraded-sessions.ts'
+import { type SessionServer, sayGoodbye } from '../transport/upgraded-sessions.ts'
 import { admissionHook } from './admission-hook.ts'
 import { type DrainNotice, processDrainNotice } from './drain-notice.ts'
 import { declareRequestSlots } from './request-slots.ts'
@@ -46,7 +46,7 @@ declare module 'fastify' {
 }
 
 /** What `@fastify/websocket` decorates the instance with, if registered. */
-type WithWebsockets = { websocketServer?: { clients?: Set<Parameters<typeof sayGoodbye>[1] extends Iterable<infer S> | undefined ? S : never> } }
+type WithWebsockets = { websocketServer?: SessionServer }
 
 const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawOptions) => {
   const options: ResolvedOptions = resolveOptions(rawOptions)
@@ -62,9 +62,9 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   const machine = lifecycleMachine.provide({
     actions: {
       stopAccepting: ({ context }) => {
-        drains.stopAccepting(context.requests.items())
+        drains.stopAccepting(context.requests.items(), context.arrivals)
         if (options.websocketGoodbye) {
-          sayGoodbye(context.sessions, (fastify as WithWebsockets).websocketServer?.clients, options.websocketGoodbye)
+          sayGoodbye(context.sessions, (fastify as WithWebsockets).websocketServer, options.websocketGoodbye)
         }
       },
     },
@@ -206,7 +206,7 @@ async function finish(
   // Past a deadline the decision is made: cut at once and exit within milliseconds.
   let urgent = outcome === 'forced' || outcome === 'timed_out'
   // Stopped without a drain proper (a signal during startup): the listeners close here.
-  drains.stopAccepting([])
+  drains.stopAccepting([], snapshot.context.arrivals)
   if (!urgent) await drains.settle(lingerMs + 100)
   const cut = drains.cut()
   if (cut > 0) fastify.log.warn({ outcome, connections_cut: cut }, 'lifecycle: connections still open at stop were cut')

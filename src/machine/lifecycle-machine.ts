@@ -37,6 +37,12 @@ export interface LifecycleContext {
   readonly requests: RequestLedger
   /** Upgraded connections (WebSockets): not requests, but the drain waits for them to close too. */
   readonly sessions: RequestLedger
+  /**
+   * During the drain proper: connections whose request was on its way when the drain began (a head partly
+   * read, bytes still in the kernel, a connection accepted but silent). The drain waits for each to
+   * become a request (served, `Connection: close`) or to go; the transport bounds how long.
+   */
+  readonly arrivals: RequestLedger
   readonly now: () => number
   timeline: LifecycleTimeline
   /** The signal that started the drain, then the one that forced it, if any. */
@@ -86,7 +92,8 @@ export const lifecycleMachine = setup({
     }),
   },
   guards: {
-    isIdle: ({ context }) => context.requests.inFlight === 0 && context.sessions.inFlight === 0,
+    isIdle: ({ context }) =>
+      context.requests.inFlight === 0 && context.sessions.inFlight === 0 && context.arrivals.inFlight === 0,
     hasNoShutdownDelay: ({ context }) => context.settings.shutdownDelayMs <= 0,
   },
   delays: {
@@ -137,11 +144,13 @@ export const lifecycleMachine = setup({
     abandonAtDeadline: assign(({ context }) => {
       context.requests.abandon()
       context.sessions.abandon()
+      context.arrivals.abandon()
       return { outcome: 'timed_out' as const }
     }),
     abandonOnSecondSignal: assign(({ context, event }) => {
       context.requests.abandon()
       context.sessions.abandon()
+      context.arrivals.abandon()
       return {
         outcome: 'forced' as const,
         signals: event.type === 'signal.received' ? [...context.signals, event.signal] : context.signals,
@@ -169,6 +178,7 @@ export const lifecycleMachine = setup({
       }),
       requests: new RequestLedger(input.maxConcurrency),
       sessions: new RequestLedger(Number.MAX_SAFE_INTEGER),
+      arrivals: new RequestLedger(Number.MAX_SAFE_INTEGER),
       now,
       timeline: { createdAt: now(), readyAt: null, signalAt: null, drainStartedAt: null, noticeAt: null, stoppedAt: null },
       signals: [],
@@ -216,7 +226,7 @@ export const lifecycleMachine = setup({
         drain: {
           entry: ['recordDrainStarted', 'stopAccepting'],
           always: { guard: 'isIdle', target: '#lifecycle.stopped', actions: 'recordDrained' },
-          invoke: { src: 'watchIdle', input: ({ context }) => [context.requests, context.sessions] },
+          invoke: { src: 'watchIdle', input: ({ context }) => [context.requests, context.sessions, context.arrivals] },
           on: {
             'requests.idle': { guard: 'isIdle', target: '#lifecycle.stopped', actions: 'recordDrained' },
           },

@@ -71,6 +71,11 @@ export class RequestLedger<Item extends object = object> {
     if (++this.#size === this.maxConcurrency) this.#emit('capacity')
   }
 
+  /** Whether `item` is in flight here. */
+  has(item: Item): boolean {
+    return slotsOf(item)[this.#linkKey] !== undefined
+  }
+
   /** Releases `item`; `finished` says whether its response completed. Returns false if it was not in flight. */
   end(item: Item, finished: boolean): boolean {
     const linked = slotsOf(item)

@@ -54,7 +54,7 @@ export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnap
       [lameduckAttributes.inFlight]: snapshot.context.requests.inFlight,
     }
     // lameduck's admission hook runs next on this route and answers from the same snapshot.
-    const reason = route === undefined ? null : refusalOf(snapshot, request.raw.socket, false)
+    const reason = route === undefined ? null : refusalOf(snapshot, request.raw)
     if (reason !== null) lifecycle[lameduckAttributes.rejectReason] = reason
     const requestId = request.headers['x-request-id']
     if (typeof requestId === 'string') lifecycle[lameduckAttributes.requestIdHeader] = [requestId]

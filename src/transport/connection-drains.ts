@@ -1,6 +1,7 @@
 import { ServerResponse } from 'node:http'
 import type { Server, Socket } from 'node:net'
 import { Server as TlsServer } from 'node:tls'
+import type { RequestLedger } from '../machine/request-ledger.ts'
 import { Http1Drain } from './http1-drain.ts'
 import { Http2Drain } from './http2-drain.ts'
 import { watchListeningServers } from './listening-servers.ts'
@@ -20,22 +21,23 @@ export class ConnectionDrains {
   /** Every TCP connection, for the cut: a TLS handshake that never finished is no one else's. */
   readonly #tcp = new SocketSet<Socket>()
   readonly #stopWatching: () => void
-  #draining = false
+  /** Set when the drain proper begins. */
+  #arrivals: RequestLedger | null = null
 
   constructor(main: Server) {
     this.#stopWatching = watchListeningServers(main, (server) => this.#adopt(server))
   }
 
-  /** The drain proper. `inFlight` lists the responses in flight, newest first. */
-  stopAccepting(inFlight: Iterable<object>): void {
-    this.#draining = true
+  /** The drain proper. `inFlight` lists the responses in flight, newest first; `arrivals` is the lifecycle's. */
+  stopAccepting(inFlight: Iterable<object>, arrivals: RequestLedger): void {
+    this.#arrivals = arrivals
     for (const res of inFlight) {
       // HTTP/1 responses only: an HTTP/2 stream ends with its session's GOAWAY.
       if (!(res instanceof ServerResponse)) continue
       const server = (res.req.socket as Socket & { server?: Server }).server
       this.#http1.find((d) => d.server === server)?.claimInFlight(res)
     }
-    for (const drain of this.#drains) drain.stopAccepting()
+    for (const drain of this.#drains) drain.stopAccepting(arrivals)
   }
 
   /** Resolves when every connection has closed (lingering closes are bounded), or after `ms`. */
@@ -74,6 +76,6 @@ export class ConnectionDrains {
     }
     this.#drains.push(...drains)
     // A server that starts listening after the drain began (a secondary bound late) is drained at once.
-    if (this.#draining) for (const drain of drains) drain.stopAccepting()
+    if (this.#arrivals !== null) for (const drain of drains) drain.stopAccepting(this.#arrivals)
   }
 }

@@ -1,7 +1,10 @@
 import { type IncomingMessage, ServerResponse } from 'node:http'
 import { Server as NetServer, type Socket } from 'node:net'
 import { Server as TlsServer } from 'node:tls'
+import type { RequestLedger } from '../machine/request-ledger.ts'
+import { closingWriteHead } from './closing-write-head.ts'
 import { isLingering, lingeringClose } from './lingering-close.ts'
+import { receivingSockets } from './receiving-sockets.ts'
 import type { ServerDrain } from './server-drain.ts'
 import { SocketSet } from './socket-set.ts'
 
@@ -14,10 +17,16 @@ type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unkn
  * - The listener closes through `net.Server#close`, not `http.Server#close`: the latter also stops the
  *   interval that enforces `requestTimeout` and `headersTimeout`, and a slow body or a client that never
  *   reads would then hold the drain to its deadline.
- * - Idle sockets get a lingering close (FIN, then read and discard), never a bare destroy.
+ * - A connection without a response in flight is an arrival (the lifecycle's `arrivals` ledger) until
+ *   it is known to carry no request: bytes of a request read by the server are never met by a bare FIN.
+ *   A head partly read waits for the rest (Node's `headersTimeout` bounds it); a keep-alive connection
+ *   waits one turn of the event loop, so that a request already in the kernel's buffer is read; a
+ *   connection that has sent nothing waits `firstRequestGraceMs`. A request that arrives is served with
+ *   `Connection: close`; otherwise the connection gets a lingering close (FIN, then read and discard).
  * - On a socket with several requests read (pipelining), only the newest response says
- *   `Connection: close`: Node drops every response queued behind one that does.
- * - A socket whose response was already streaming when the drain began closes after it, lingering.
+ *   `Connection: close`: Node drops every response queued behind one that does. The newest says it even
+ *   when its handler asked for keep-alive.
+ * - A socket whose response was already streaming when the drain began closes after it, the same way.
  */
 export class Http1Drain implements ServerDrain {
   readonly server: NetServer
@@ -26,7 +35,9 @@ export class Http1Drain implements ServerDrain {
   readonly #newest = new WeakMap<Socket, ServerResponse>()
   /** The keep-alive the client asked for, before the drain overrode it. */
   readonly #askedKeepAlive = new WeakMap<ServerResponse, boolean>()
-  #draining = false
+  /** Sockets to look at again after the next poll of the event loop (one batch, one read of Node's list). */
+  #recheck = new Set<HttpSocket>()
+  #arrivals: RequestLedger | null = null
 
   constructor(server: NetServer) {
     this.server = server
@@ -36,16 +47,17 @@ export class Http1Drain implements ServerDrain {
       // HTTP/2 sessions on a server with allowHTTP1 are drained by Http2Drain.
       if ((socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') return
       this.#sockets.add(socket)
-      if (this.#draining) this.#closeWhenDone(socket)
+      if (this.#arrivals !== null) this.#closeWhenDone(socket, null)
     })
   }
 
-  stopAccepting(): void {
-    if (this.#draining) return
-    this.#draining = true
+  stopAccepting(arrivals: RequestLedger): void {
+    if (this.#arrivals !== null) return
+    this.#arrivals = arrivals
     this.server.prependListener('request', this.#onRequestWhileDraining)
     if (this.server.listening) NetServer.prototype.close.call(this.server, ignore)
-    for (const socket of this.#sockets) this.#closeWhenDone(socket)
+    const receiving = receivingSockets(this.server)
+    for (const socket of this.#sockets) this.#closeWhenDone(socket, receiving)
   }
 
   /** Called by the plugin for the responses in flight when the drain began, newest first. */
@@ -73,14 +85,17 @@ export class Http1Drain implements ServerDrain {
     if (!res.headersSent) {
       this.#askedKeepAlive.set(res, res.shouldKeepAlive)
       res.shouldKeepAlive = false
+      closingWriteHead(res, () => this.#newest.get(socket) === res)
     }
     // Node ends a socket after a `Connection: close` response with destroySoon (a destroy once written);
-    // the same moment becomes a lingering close. A response sent keep-alive is followed by one too.
+    // the same moment becomes a lingering close. A response that went out keep-alive anyway (already
+    // streaming when the drain began) is looked at again once it has finished.
     lingerInsteadOfDestroy(socket)
-    if (res.headersSent && !res.writableFinished) res.once('finish', () => this.#closeIfIdle(socket))
+    if (!res.writableFinished) res.once('finish', () => this.#recheckSoon(socket))
   }
 
-  #closeWhenDone(socket: HttpSocket): void {
+  /** `receiving`: the sockets with a request partly read, when the caller has read Node's list already. */
+  #closeWhenDone(socket: HttpSocket, receiving: ReadonlySet<Socket> | null): void {
     // Upgraded (Node freed its HTTP parser): the socket belongs to its protocol now, and its goodbye to
     // upgraded-sessions.ts. A FIN here would cut a WebSocket before its close frame.
     if (!socket.parser) return
@@ -88,44 +103,45 @@ export class Http1Drain implements ServerDrain {
     const current = socket._httpMessage
     // A response in progress that lameduck does not count (a probe, a request still in earlier
     // onRequest hooks): it is the newest on its socket unless a later request says otherwise.
-    if (current && !this.#newest.has(socket)) this.#markNewest(socket, current)
-    else if (current) return
-    // A connection accepted just before the listener closed whose first request is still on the wire:
-    // a moment for it to arrive, so it is served (`Connection: close`; see firstRequestGrace below)
-    // rather than met by a FIN that a client cannot tell from a crash. A keep-alive socket between
-    // requests closes at once.
-    else if (socket.bytesRead === 0) {
-      awaitingFirstRequest.add(socket)
-      later(firstRequestGraceMs, () => {
-        awaitingFirstRequest.delete(socket)
-        this.#closeIfIdle(socket)
-      })
+    if (current) {
+      if (!this.#newest.has(socket)) this.#markNewest(socket, current)
+      return
     }
-    else lingeringClose(socket)
+    const arrivals = this.#arrivals!
+    arrivals.begin(socket)
+    socket.once('close', () => arrivals.end(socket, false))
+    // Accepted before the listener closed, nothing sent yet: the balancer may have routed a request
+    // here whose bytes are still on the wire (a busy replica; a proxy that connects, then writes).
+    if (socket.bytesRead === 0) later(firstRequestGraceMs, () => this.#recheckSoon(socket))
+    // A head partly read: its request comes (and is served), or Node's headersTimeout ends the socket.
+    else if (!receiving?.has(socket)) this.#recheckSoon(socket)
   }
 
-  #closeIfIdle(socket: HttpSocket): void {
-    if (socket.parser && !socket._httpMessage && !isLingering(socket)) lingeringClose(socket)
+  /** After the next poll of the event loop (bytes already in the kernel are read by then): close the socket if it is idle. */
+  #recheckSoon(socket: HttpSocket): void {
+    if (this.#recheck.size === 0) setImmediate(() => setImmediate(() => this.#recheckIdle()))
+    this.#recheck.add(socket)
+  }
+
+  #recheckIdle(): void {
+    const sockets = this.#recheck
+    this.#recheck = new Set()
+    let receiving: ReadonlySet<Socket> | undefined
+    for (const socket of sockets) {
+      // A request came: its response closes the socket (and looks again when it finishes).
+      if (socket.destroyed || socket._httpMessage) continue
+      receiving ??= receivingSockets(this.server)
+      // A request is partly read: it will come. (Node also lists a connection that has sent nothing.)
+      if (socket.parser && !isLingering(socket) && socket.bytesRead > 0 && receiving.has(socket)) continue
+      this.#arrivals!.end(socket, false)
+      // Upgraded meanwhile: the session is the goodbye's (upgraded-sessions.ts), not this FIN's.
+      if (socket.parser) lingeringClose(socket)
+    }
   }
 }
 
 /** How long a connection that has not sent a byte yet gets, at the drain, for its first request. */
 export const firstRequestGraceMs = 250
-
-/** Connections accepted before the drain that had sent nothing when it began, until their first request or the grace ends. */
-const awaitingFirstRequest = new WeakSet<object>()
-
-/**
- * Whether this request is the first on a connection the balancer opened before the drain began: it was
- * routed here before the platform stopped routing, and its bytes were still on the wire (a busy replica,
- * a proxy that connects, then writes). Such a request is served while the drain still runs instead of
- * refused as new work; `Connection: close` sends the client's next request elsewhere. `use` takes the
- * grace up (true at most once per connection); without it the question only looks.
- */
-export function firstRequestGrace(socket: object | null | undefined, use: boolean): boolean {
-  if (socket == null) return false
-  return use ? awaitingFirstRequest.delete(socket) : awaitingFirstRequest.has(socket)
-}
 
 function later(ms: number, run: () => void): void {
   setTimeout(run, ms).unref()

@@ -1,4 +1,5 @@
 import type { Server } from 'node:net'
+import type { RequestLedger } from '../machine/request-ledger.ts'
 
 /**
  * The drain of one listening server, whatever it speaks. The plugin holds one
@@ -7,8 +8,11 @@ import type { Server } from 'node:net'
  */
 export interface ServerDrain {
   readonly server: Server
-  /** The drain proper: close the listener, close idle connections, let in-flight work end its connection. */
-  stopAccepting(): void
+  /**
+   * The drain proper: close the listener, close idle connections, let in-flight work end its connection.
+   * A connection whose request may still be on its way is held in `arrivals` until that is settled.
+   */
+  stopAccepting(arrivals: RequestLedger): void
   /** The end: every connection still open is destroyed. Returns how many were. */
   cut(): number
 }

@@ -20,7 +20,14 @@ interface Session {
   once(event: 'close', listener: () => void): unknown
 }
 
+/** The part of `@fastify/websocket`'s `ws` server the goodbye uses: its sessions, and the news of new ones. */
+export interface SessionServer {
+  readonly clients?: Set<Session>
+  on?(event: 'connection', listener: (session: Session) => void): unknown
+}
+
 const open = 1
+const closing = 2
 
 /**
  * Upgraded connections are not requests: once upgraded, a socket belongs to its protocol. They are
@@ -35,21 +42,33 @@ export function trackUpgradedSocket(sessions: RequestLedger, socket: Duplex): vo
 
 /**
  * At the drain proper: every WebSocket session gets a close frame, spread over `spreadMs`; one that
- * does not finish the handshake within `closeTimeoutMs` is terminated. Upgraded sockets that are not
- * WebSockets lameduck knows (`@fastify/websocket`) get a FIN, then are destroyed after the same bound.
+ * does not finish the handshake within `closeTimeoutMs` is terminated. So is a session already closing
+ * (its application closed it, or `@fastify/websocket` did on a route without a WebSocket handler), which
+ * otherwise only `ws`'s own 30 s timer bounds, and a session whose upgrade was admitted before the drain
+ * and completed after this ran. Upgraded sockets that are not WebSockets lameduck knows get a FIN, then
+ * are destroyed after the same bound.
  */
-export function sayGoodbye(sessions: RequestLedger, websockets: Iterable<Session> | undefined, goodbye: WebsocketGoodbye): void {
-  const clients = websockets ? [...websockets].filter((ws) => ws.readyState === open) : []
-  clients.forEach((ws, index) => {
-    const delay = clients.length > 1 ? Math.floor((goodbye.spreadMs * index) / clients.length) : 0
-    later(delay, () => {
-      if (ws.readyState !== open) return
-      ws.close(goodbye.code, goodbye.reason)
-      const cut = later(goodbye.closeTimeoutMs, () => ws.terminate())
-      ws.once('close', () => clearTimeout(cut))
-    })
+export function sayGoodbye(sessions: RequestLedger, server: SessionServer | undefined, goodbye: WebsocketGoodbye): void {
+  const boundClose = (ws: Session) => {
+    const cut = later(goodbye.closeTimeoutMs, () => ws.terminate())
+    ws.once('close', () => clearTimeout(cut))
+  }
+  const sayIt = (ws: Session) => {
+    if (ws.readyState !== open) return
+    ws.close(goodbye.code, goodbye.reason)
+    boundClose(ws)
+  }
+  const clients = server?.clients ? [...server.clients] : []
+  const opened = clients.filter((ws) => ws.readyState === open)
+  opened.forEach((ws, index) => {
+    const delay = opened.length > 1 ? Math.floor((goodbye.spreadMs * index) / opened.length) : 0
+    later(delay, () => sayIt(ws))
   })
-  if (websockets !== undefined) return
+  for (const ws of clients) if (ws.readyState === closing) boundClose(ws)
+  server?.on?.('connection', sayIt)
+  // With a WebSocket server, every upgraded socket is a session of it, open already or opening (the
+  // 'connection' listener's): a FIN would cut its handshake.
+  if (server?.on) return
   for (const socket of sessions.items() as Iterable<Duplex>) {
     socket.end()
     const cut = later(goodbye.closeTimeoutMs, () => socket.destroy())
