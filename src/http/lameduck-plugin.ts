@@ -62,7 +62,7 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   const machine = lifecycleMachine.provide({
     actions: {
       stopAccepting: ({ context }) => {
-        drains.stopAccepting(context.requests.items(), context.arrivals)
+        drains.stopAccepting(context.requests.items(), context.arrivals, options.listenerAtDrain === 'keep')
         if (options.websocketGoodbye) {
           sayGoodbye(context.sessions, (fastify as WithWebsockets).websocketServer, options.websocketGoodbye)
         }
@@ -205,8 +205,10 @@ async function finish(
   const outcome = snapshot.context.outcome
   // Past a deadline the decision is made: cut at once and exit within milliseconds.
   let urgent = outcome === 'forced' || outcome === 'timed_out'
-  // Stopped without a drain proper (a signal during startup): the listeners close here.
+  // Stopped without a drain proper (a signal during startup): the drain begins here. Either way no
+  // listener stays open from now on (`listenerAtDrain: 'keep'` kept them for the probes until stop).
   drains.stopAccepting([], snapshot.context.arrivals)
+  drains.closeListeners()
   if (!urgent) await drains.settle(lingerMs + 100)
   const cut = drains.cut()
   if (cut > 0) fastify.log.warn({ outcome, connections_cut: cut }, 'lifecycle: connections still open at stop were cut')

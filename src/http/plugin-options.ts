@@ -3,7 +3,7 @@ import type { InspectionEvent, Observer } from 'xstate'
 import { schemaCheck } from '../config/schema-check.ts'
 import { invalidOption } from '../errors.ts'
 import type { StartupWork } from '../machine/lifecycle-machine.ts'
-import { overCapacityPolicies, type OverCapacityPolicy } from '../machine/lifecycle-names.ts'
+import { type ListenerAtDrain, listenerAtDrainPolicies, overCapacityPolicies, type OverCapacityPolicy } from '../machine/lifecycle-names.ts'
 import type { WebsocketGoodbye } from '../transport/upgraded-sessions.ts'
 
 export interface LameduckOptions {
@@ -24,6 +24,14 @@ export interface LameduckOptions {
    * `false`: nothing; the drain then waits for your sessions to close (until its deadline).
    */
   websocketGoodbye?: Partial<WebsocketGoodbye> | false
+  /**
+   * What the drain proper does with the listening sockets. `close` (default): they close, so a new
+   * connection is refused (ECONNREFUSED, which balancers retry) and so is a liveness probe. `keep`: they
+   * stay open until exit; probes are answered (liveness 200, readiness 503 `draining`) and every other
+   * new request gets 503 + Retry-After + `Connection: close`. Pick `keep` where the platform may act on a
+   * failed liveness check during the stop (Cerebrium); Kubernetes ignores liveness once a pod terminates.
+   */
+  listenerAtDrain?: ListenerAtDrain
   /** `admit` (default): serve and report at capacity. `reject`: answer 503 with Retry-After. */
   overCapacity?: OverCapacityPolicy
   /** Seconds put in Retry-After on a 503. Default 1. */
@@ -65,6 +73,7 @@ export interface ResolvedOptions {
   readonly shutdownDelayMs: number
   readonly drainNoticeMs: number
   readonly websocketGoodbye: WebsocketGoodbye | null
+  readonly listenerAtDrain: ListenerAtDrain
   readonly overCapacity: OverCapacityPolicy
   readonly retryAfterSeconds: number
   readonly probes: { readonly health: string | false; readonly ready: string | false }
@@ -83,6 +92,7 @@ export const defaultOptions = {
   drainTimeoutMs: 30_000,
   shutdownDelayMs: 0,
   drainNoticeMs: 5_000,
+  listenerAtDrain: 'close',
   overCapacity: 'admit',
   retryAfterSeconds: 1,
   closeTimeoutMs: 5_000,
@@ -113,6 +123,7 @@ interface DataOptions {
   shutdownDelayMs?: number
   drainNoticeMs?: number
   websocketGoodbye?: Partial<WebsocketGoodbye> | false
+  listenerAtDrain?: ListenerAtDrain
   overCapacity?: OverCapacityPolicy
   retryAfterSeconds?: number
   probes?: { health?: string | false; ready?: string | false }
@@ -155,6 +166,7 @@ const dataSchema = {
         { type: 'boolean', const: false },
       ],
     },
+    listenerAtDrain: { type: 'string', enum: [...listenerAtDrainPolicies] },
     overCapacity: { type: 'string', enum: [...overCapacityPolicies] },
     retryAfterSeconds: { type: 'integer', minimum: 0, maximum: 86_400 },
     probes: {
@@ -230,6 +242,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     shutdownDelayMs: d.shutdownDelayMs ?? defaultOptions.shutdownDelayMs,
     drainNoticeMs: Math.min(d.drainNoticeMs ?? defaultOptions.drainNoticeMs, drainTimeoutMs),
     websocketGoodbye,
+    listenerAtDrain: d.listenerAtDrain ?? defaultOptions.listenerAtDrain,
     overCapacity: d.overCapacity ?? defaultOptions.overCapacity,
     retryAfterSeconds: d.retryAfterSeconds ?? defaultOptions.retryAfterSeconds,
     probes: Object.freeze(probes),

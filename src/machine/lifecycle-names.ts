@@ -20,3 +20,7 @@ export type StopOutcome = (typeof stopOutcomes)[number]
 
 export const overCapacityPolicies = ['admit', 'reject'] as const
 export type OverCapacityPolicy = (typeof overCapacityPolicies)[number]
+
+/** What the drain proper does with the listening sockets: close them, or keep them open for the probes until stop. */
+export const listenerAtDrainPolicies = ['close', 'keep'] as const
+export type ListenerAtDrain = (typeof listenerAtDrainPolicies)[number]

@@ -46,6 +46,7 @@ export function buildService(
     drainTimeoutMs: config.drainTimeoutMs,
     ...(config.drainNoticeMs === null ? {} : { drainNoticeMs: config.drainNoticeMs }),
     shutdownDelayMs: config.shutdownDelayMs,
+    listenerAtDrain: config.listenerAtDrain,
     overCapacity: config.overCapacity,
     startup: config.startupMs > 0 ? (signal: AbortSignal) => sleep(config.startupMs, undefined, { signal }) : undefined,
     ...(inspector ? { inspect: (inspector as LifecycleInspector).inspect } : {}),

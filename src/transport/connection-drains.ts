@@ -23,21 +23,33 @@ export class ConnectionDrains {
   readonly #stopWatching: () => void
   /** Set when the drain proper begins. */
   #arrivals: RequestLedger | null = null
+  #keepListening = false
 
   constructor(main: Server) {
     this.#stopWatching = watchListeningServers(main, (server) => this.#adopt(server))
   }
 
-  /** The drain proper. `inFlight` lists the responses in flight, newest first; `arrivals` is the lifecycle's. */
-  stopAccepting(inFlight: Iterable<object>, arrivals: RequestLedger): void {
+  /**
+   * The drain proper. `inFlight` lists the responses in flight, newest first; `arrivals` is the lifecycle's;
+   * `keepListening`: the listeners stay open (for probes) until `closeListeners`.
+   */
+  stopAccepting(inFlight: Iterable<object>, arrivals: RequestLedger, keepListening = false): void {
+    if (this.#arrivals !== null) return
     this.#arrivals = arrivals
+    this.#keepListening = keepListening
     for (const res of inFlight) {
       // HTTP/1 responses only: an HTTP/2 stream ends with its session's GOAWAY.
       if (!(res instanceof ServerResponse)) continue
       const server = (res.req.socket as Socket & { server?: Server }).server
       this.#http1.find((d) => d.server === server)?.claimInFlight(res)
     }
-    for (const drain of this.#drains) drain.stopAccepting(arrivals)
+    for (const drain of this.#drains) drain.stopAccepting(arrivals, keepListening)
+  }
+
+  /** At stop: no listener stays open, whatever the drain kept. */
+  closeListeners(): void {
+    this.#keepListening = false
+    for (const drain of this.#drains) drain.closeListener()
   }
 
   /** Resolves when every connection has closed (lingering closes are bounded), or after `ms`. */
@@ -76,6 +88,6 @@ export class ConnectionDrains {
     }
     this.#drains.push(...drains)
     // A server that starts listening after the drain began (a secondary bound late) is drained at once.
-    if (this.#arrivals !== null) for (const drain of drains) drain.stopAccepting(this.#arrivals)
+    if (this.#arrivals !== null) for (const drain of drains) drain.stopAccepting(this.#arrivals, this.#keepListening)
   }
 }

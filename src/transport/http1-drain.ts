@@ -16,7 +16,8 @@ type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unkn
  *
  * - The listener closes through `net.Server#close`, not `http.Server#close`: the latter also stops the
  *   interval that enforces `requestTimeout` and `headersTimeout`, and a slow body or a client that never
- *   reads would then hold the drain to its deadline.
+ *   reads would then hold the drain to its deadline. With `listenerAtDrain: 'keep'` it closes only at
+ *   stop, and what connects meanwhile gets its answers (probes; 503 for work) with `Connection: close`.
  * - A connection without a response in flight is an arrival (the lifecycle's `arrivals` ledger) until
  *   it is known to carry no request: bytes of a request read by the server are never met by a bare FIN.
  *   A head partly read waits for the rest (Node's `headersTimeout` bounds it); a keep-alive connection
@@ -38,6 +39,7 @@ export class Http1Drain implements ServerDrain {
   /** Sockets to look at again after the next poll of the event loop (one batch, one read of Node's list). */
   #recheck = new Set<HttpSocket>()
   #arrivals: RequestLedger | null = null
+  #keepListening = false
 
   constructor(server: NetServer) {
     this.server = server
@@ -47,17 +49,27 @@ export class Http1Drain implements ServerDrain {
       // HTTP/2 sessions on a server with allowHTTP1 are drained by Http2Drain.
       if ((socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') return
       this.#sockets.add(socket)
-      if (this.#arrivals !== null) this.#closeWhenDone(socket, null)
+      if (this.#arrivals === null) return
+      // Accepted while the listener is kept open for probes: new, not on its way before the drain. Its
+      // requests are answered (a probe, or 503 for work), each with `Connection: close`.
+      if (this.#keepListening) lingerInsteadOfDestroy(socket)
+      else this.#closeWhenDone(socket, null)
     })
   }
 
-  stopAccepting(arrivals: RequestLedger): void {
+  stopAccepting(arrivals: RequestLedger, keepListening: boolean): void {
     if (this.#arrivals !== null) return
     this.#arrivals = arrivals
+    this.#keepListening = keepListening
     this.server.prependListener('request', this.#onRequestWhileDraining)
-    if (this.server.listening) NetServer.prototype.close.call(this.server, ignore)
+    if (!keepListening) this.closeListener()
     const receiving = receivingSockets(this.server)
     for (const socket of this.#sockets) this.#closeWhenDone(socket, receiving)
+  }
+
+  closeListener(): void {
+    this.#keepListening = false
+    if (this.server.listening) NetServer.prototype.close.call(this.server, ignore)
   }
 
   /** Called by the plugin for the responses in flight when the drain began, newest first. */

@@ -20,17 +20,22 @@ export class Http2Drain implements ServerDrain {
     this.server = server
     server.on('session', (session: Http2Session) => {
       this.#sessions.add(session)
-      // A session that connects during the drain (accepted just before the listener closed).
+      // A session that connects during the drain (accepted just before the listener closed, or while it
+      // is kept open for probes): GOAWAY before any stream, which the client retries elsewhere.
       if (this.#draining) session.close()
     })
   }
 
-  stopAccepting(): void {
+  stopAccepting(_arrivals: unknown, keepListening: boolean): void {
     if (this.#draining) return
     this.#draining = true
+    if (!keepListening) this.closeListener()
+    for (const session of this.#sessions) if (!session.closed) session.close()
+  }
+
+  closeListener(): void {
     // net.Server#close: Http2Server#close would also close every session at once (Node 24).
     if (this.server.listening) NetServer.prototype.close.call(this.server, ignore)
-    for (const session of this.#sessions) if (!session.closed) session.close()
   }
 
   cut(): number {

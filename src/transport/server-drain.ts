@@ -12,7 +12,9 @@ export interface ServerDrain {
    * The drain proper: close the listener, close idle connections, let in-flight work end its connection.
    * A connection whose request may still be on its way is held in `arrivals` until that is settled.
    */
-  stopAccepting(arrivals: RequestLedger): void
+  stopAccepting(arrivals: RequestLedger, keepListening: boolean): void
+  /** Closes the listening socket, if `stopAccepting` kept it open. */
+  closeListener(): void
   /** The end: every connection still open is destroyed. Returns how many were. */
   cut(): number
 }
