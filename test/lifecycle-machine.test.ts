@@ -92,6 +92,43 @@ describe('starting', () => {
   })
 })
 
+describe('arrivals (issue 18)', () => {
+  // The transport's stopAccepting puts connections whose request may be on its way into `arrivals` as the
+  // drain proper begins; the machine must not call the drain done while one is left.
+  const connection = { socket: 'arriving' }
+  const withArrival = lifecycleMachine.provide({
+    actions: { stopAccepting: ({ context }) => context.arrivals.begin(connection) },
+  })
+
+  it('a drain with nothing in flight but an arrival waits for it, and ends when it becomes a request that ends', async () => {
+    const { actor, ledger } = start({}, withArrival)
+    await settle()
+    actor.send({ type: 'signal.received', signal: 'SIGTERM' })
+    expect(actor.getSnapshot().value).toEqual({ draining: 'drain' })
+    // The admission hook begins the request first, then ends the arrival.
+    ledger.begin(item_a)
+    actor.getSnapshot().context.arrivals.end(connection, true)
+    expect(actor.getSnapshot().value).toEqual({ draining: 'drain' })
+    ledger.end(item_a, true)
+    expect(actor.getSnapshot().context.outcome).toBe('drained')
+  })
+
+  it('an arrival that goes without a request ends the drain too; one left at the deadline is abandoned', async () => {
+    const settled = start({}, withArrival)
+    await settle()
+    settled.actor.send({ type: 'signal.received', signal: 'SIGTERM' })
+    settled.actor.getSnapshot().context.arrivals.end(connection, false)
+    expect(settled.actor.getSnapshot().context.outcome).toBe('drained')
+
+    const stuck = start({}, withArrival)
+    await settle()
+    stuck.actor.send({ type: 'signal.received', signal: 'SIGTERM' })
+    stuck.clock.increment(settings.drainTimeoutMs)
+    expect(stuck.actor.getSnapshot().context).toMatchObject({ outcome: 'timed_out' })
+    expect(stuck.actor.getSnapshot().context.arrivals.abandoned).toBe(1)
+  })
+})
+
 describe('running', () => {
   it('reports at_capacity at max concurrency and ready again below it', async () => {
     const { actor, ledger } = await running()
