@@ -26,11 +26,14 @@ COPY --from=build /app/dist ./dist
 # The service's settings, explicit so the deploy check can compare them with the platform's.
 # SHUTDOWN_DELAY_MS stays 0 here: Cerebrium stops routing before it sends SIGTERM.
 # The Kubernetes example sets it, because there endpoint removal races the signal.
+# Listener kept at the drain: the health check is answered until exit (Cerebrium restarts a replica whose
+# check fails); the Kubernetes example closes instead.
 ENV PORT=8000 \
     HOST=0.0.0.0 \
     MAX_CONCURRENCY=4 \
     DRAIN_TIMEOUT_MS=30000 \
-    SHUTDOWN_DELAY_MS=0
+    SHUTDOWN_DELAY_MS=0 \
+    LISTENER_AT_DRAIN=keep
 EXPOSE 8000
 
 # The node images ship an unprivileged `node` user (uid 1000).

@@ -166,6 +166,12 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
     ])
   })
 
+  it('LISTENER_AT_DRAIN=close on Cerebrium: its health check would be refused during the drain (issue 19)', async () => {
+    expect(await problemsWith({ Dockerfile: [['LISTENER_AT_DRAIN=keep', 'LISTENER_AT_DRAIN=close']] })).toEqual([
+      'Dockerfile: ENV LISTENER_AT_DRAIN = "close": expected "keep": with "close" the health check (/health) is refused from the drain on, and Cerebrium restarts a replica whose health check fails',
+    ])
+  })
+
   it('an ENV value the service would refuse at start-up (exit 78)', async () => {
     expect(await problemsWith({ Dockerfile: [['MAX_CONCURRENCY=4', 'MAX_CONCURRENCY=four']] })).toEqual([
       'Dockerfile: ENV MAX_CONCURRENCY = "four": expected an integer from 1 to 1000000',

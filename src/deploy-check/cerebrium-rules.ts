@@ -40,6 +40,18 @@ export function cerebriumRules(file: string, toml: Table, service: ServiceFacts,
     })
   }
 
+  // Cerebrium restarts a replica whose health check fails and does not say whether it checks during
+  // response_grace_period; with the listener closed at the drain, the check (HTTP or, without an
+  // endpoint, TCP) fails from then on, and a restart would kill the work being drained.
+  if (config.listenerAtDrain === 'close') {
+    problems.push({
+      file: dockerfileName,
+      key: 'ENV LISTENER_AT_DRAIN',
+      value: config.listenerAtDrain,
+      expected: `"keep": with "close" the health check (${String(at('cerebrium.runtime.custom.healthcheck_endpoint') || 'a TCP connect')}) is refused from the drain on, and Cerebrium restarts a replica whose health check fails`,
+    })
+  }
+
   problems.push(
     ...probeProblems(service, 'health', at('cerebrium.runtime.custom.healthcheck_endpoint')).map((p) => ({
       file,
