@@ -138,7 +138,12 @@ describe('upgrades and sessions at the drain (@fastify/websocket)', () => {
     app.lameduck.shutdown('SIGTERM')
     await sleep(50)
     raw.write(upgrade('/ws'))
+    await waitUntil(() => raw.received.includes('"statusCode":503'))
+    const answered = Date.now()
     await raw.closed
+    // A FIN right after the answer, not the final cut about 2 s later.
+    expect(Date.now() - answered).toBeLessThan(500)
+    expect(raw.error).toBeNull()
     expect(raw.received).toMatch(/^HTTP\/1\.1 503 /)
     expect(raw.received).toMatch(/\r\nconnection: close\r\n/i)
     expect(raw.received).toMatch(/\r\nretry-after: \d+\r\n/i)

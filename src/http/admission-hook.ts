@@ -4,7 +4,7 @@ import type { RejectReason } from '../machine/lifecycle-names.ts'
 import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
 import { admissionOf } from '../machine/snapshot-views.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
-import { trackUpgradedSocket } from '../transport/upgraded-sessions.ts'
+import { closeAfterRefusal, trackUpgradedSocket } from '../transport/upgraded-sessions.ts'
 import { isProbeRoute } from './probe-routes.ts'
 import { keepResponse } from './request-slots.ts'
 import { sendRejection } from './rejection.ts'
@@ -65,9 +65,7 @@ export function admissionHook(
     // A refused request ends its connection's arrival too: it is answered, then the connection closes.
     if (snapshot.context.arrivals.inFlight > 0) snapshot.context.arrivals.end(raw.socket, false)
     ledger.reject(reason)
-    // A refused upgrade's socket is not an HTTP connection any more (no parser, no drain of its own):
-    // the answer says that it closes.
-    if ((raw as { upgrade?: boolean }).upgrade === true) reply.raw.shouldKeepAlive = false
+    if ((raw as { upgrade?: boolean }).upgrade === true) closeAfterRefusal(reply.raw, raw.socket)
     sendRejection(reply, reason, snapshot, retryAfterSeconds)
   }
 }

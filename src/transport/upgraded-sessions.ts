@@ -1,4 +1,6 @@
+import type { ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { lingeringClose } from './lingering-close.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
 
 /** How lameduck says goodbye to WebSocket sessions at the drain proper. */
@@ -38,6 +40,16 @@ export function trackUpgradedSocket(sessions: RequestLedger, socket: Duplex): vo
   if (socket.destroyed) return
   sessions.begin(socket)
   socket.once('close', () => sessions.end(socket, true))
+}
+
+/**
+ * A refused upgrade's socket is no HTTP connection any more (Node freed its parser; no drain closes it, and
+ * `@fastify/websocket`, whose hooks a refusal skips, does not either): the answer says `Connection: close`,
+ * and a lingering close follows it.
+ */
+export function closeAfterRefusal(res: ServerResponse, socket: Duplex): void {
+  res.shouldKeepAlive = false
+  res.once('finish', () => lingeringClose(socket))
 }
 
 /**
