@@ -1,11 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { onRequestHookHandler } from 'fastify'
-import type { RejectReason } from '../machine/lifecycle-names.ts'
+import { isProbeRoute } from '../admission/probe-route.ts'
+import { refusalOf } from '../admission/refusal.ts'
 import type { LifecycleSnapshot } from '../machine/snapshot-views.ts'
-import { admissionOf } from '../machine/snapshot-views.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
 import { closeAfterRefusal, trackUpgradedSocket } from '../transport/upgraded-sessions.ts'
-import { isProbeRoute } from './probe-routes.ts'
 import { keepResponse } from './request-slots.ts'
 import { sendRejection } from './rejection.ts'
 

@@ -1,13 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Observable, Subscription } from 'rxjs'
 import { distinctUntilChanged, map } from '../streams/rx.ts'
-import { drainPhaseOf, exitCodeOf, type LifecycleSnapshot, stateOf } from '../machine/snapshot-views.ts'
-
-/** `starting`, `running`, `draining.delay`, `draining.drain`, `stopped`: the granularity we log at. */
-export function phaseName(snapshot: LifecycleSnapshot): string {
-  const phase = drainPhaseOf(snapshot)
-  return phase ? `${stateOf(snapshot)}.${phase}` : stateOf(snapshot)
-}
+import { exitCodeOf, type LifecycleSnapshot, phaseName } from '../machine/snapshot-views.ts'
 
 export function lifecycleFields(snapshot: LifecycleSnapshot) {
   const { context } = snapshot

@@ -1,20 +1,6 @@
 import type { FastifyInstance } from 'fastify'
+import { probeRouteConfig } from '../admission/probe-route.ts'
 import { readinessOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
-
-declare module 'fastify' {
-  // Declared, so routes carrying it type-check however other plugins extend the route config (e.g. @fastify/otel).
-  interface FastifyContextConfig {
-    /** Marks a route as a lameduck probe: never counted as work, never rejected. */
-    lameduck?: 'probe'
-  }
-}
-
-/** Route config marking lameduck's probes: they are never counted as work nor rejected. */
-export const probeRouteConfig = { lameduck: 'probe' } as const
-
-export function isProbeRoute(config: unknown): boolean {
-  return (config as { lameduck?: unknown } | undefined)?.lameduck === probeRouteConfig.lameduck
-}
 
 const probeReplySchema = {
   200: {

@@ -18,6 +18,12 @@ export function drainPhaseOf(snapshot: LifecycleSnapshot): DrainPhase | null {
   return typeof value === 'object' ? (value.draining as DrainPhase) : null
 }
 
+/** `starting`, `running`, `draining.delay`, `draining.drain`, `stopped`: the granularity logs and spans use. */
+export function phaseName(snapshot: LifecycleSnapshot): string {
+  const phase = drainPhaseOf(snapshot)
+  return phase ? `${stateOf(snapshot)}.${phase}` : stateOf(snapshot)
+}
+
 export interface Readiness {
   readonly ready: boolean
   readonly status: ReadinessStatus

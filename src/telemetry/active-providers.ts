@@ -1,6 +1,11 @@
 import { createNoopMeter, type Meter, metrics, type ProxyTracerProvider, trace, type Tracer } from '@opentelemetry/api'
-import type { ActiveProviders } from './instrument-lifecycle.ts'
 import { instrumentationScope } from './otel-global.ts'
+
+/** The registered SDK's tracer and meter (`activeTracer()`, `activeMeter()`); at least one is set. */
+export interface ActiveProviders {
+  readonly tracer: Tracer | null
+  readonly meter: Meter | null
+}
 
 /**
  * The tracer of the SDK registered with the OpenTelemetry API (by lameduck's

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
-import { context, isSpanContextValid, type Meter, ROOT_CONTEXT, trace, type Tracer } from '@opentelemetry/api'
+import { context, isSpanContextValid, ROOT_CONTEXT, trace } from '@opentelemetry/api'
 import { filter, take } from '../streams/rx.ts'
 import type { LifecycleActor, LifecycleStreams } from '../streams/lifecycle-streams.ts'
-import { flushTelemetry } from './active-providers.ts'
+import { type ActiveProviders, flushTelemetry } from './active-providers.ts'
 import { observeLifecycle } from './lifecycle-metrics.ts'
 import { correlateThrough } from './log-correlation.ts'
 import { traceLifecycle } from './lifecycle-spans.ts'
@@ -14,12 +14,6 @@ import { requestSpanHook } from './request-span.ts'
  * exporters' timeout to 1 s as well (telemetry-config.ts), so exports give up on their own by then.
  */
 export const flushTimeoutMs = 1_000
-
-/** The registered SDK's tracer and meter (`activeTracer()`, `activeMeter()`); at least one is set. */
-export interface ActiveProviders {
-  readonly tracer: Tracer | null
-  readonly meter: Meter | null
-}
 
 /**
  * Connects one lameduck instance to the OpenTelemetry SDK registered with the

@@ -1,8 +1,7 @@
 import { type Attributes, ROOT_CONTEXT, type Span, SpanStatusCode, type Tracer } from '@opentelemetry/api'
 import type { Observable, Subscription } from 'rxjs'
 import { distinctUntilChanged, map } from '../streams/rx.ts'
-import { phaseName } from '../http/lifecycle-log.ts'
-import { exitCodeOf, type LifecycleSnapshot, stateOf } from '../machine/snapshot-views.ts'
+import { exitCodeOf, type LifecycleSnapshot, phaseName, stateOf } from '../machine/snapshot-views.ts'
 import { lameduckAttributes as attr } from './attribute-names.ts'
 
 /**
