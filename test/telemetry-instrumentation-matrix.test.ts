@@ -1,14 +1,21 @@
+import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
+import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { context, SpanKind, trace } from '@opentelemetry/api'
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace'
+import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyPluginCallback } from 'fastify'
 import { request } from 'undici'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import { lameduck } from '../src/http/lameduck-plugin.ts'
+import type { LameduckOptions } from '../src/http/plugin-options.ts'
 import { installInMemoryTelemetry, type InMemoryTelemetry } from './support/otlp-in-memory.ts'
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.ts'
+import { installOtlpTracing } from './support/otlp-sdk.ts'
 
 // Loaded by a computed name: @fastify/otel's type augmentation of Fastify's route config stays out
 // of the project's type check (as in bench/apps/fastify-otel-preload.ts).
@@ -20,6 +27,8 @@ const { FastifyOtelInstrumentation } = (await import(fastifyOtelName)) as {
 type Cell = 'lameduck alone' | 'HTTP instrumentation' | '@fastify/otel first' | '@fastify/otel after lameduck' | 'both'
 
 let telemetry: InMemoryTelemetry | null = null
+let otlp: { uninstall(): Promise<void> } | null = null
+let receiver: OtlpReceiver | null = null
 let app: FastifyInstance | null = null
 // Once patched, `http` stays patched for the file (disable() then enable() does not patch again, and a
 // second instance finds the module loaded already): the cells with the HTTP instrumentation run last.
@@ -29,18 +38,37 @@ afterAll(() => httpInstrumentation?.disable())
 afterEach(async () => {
   if (app !== null) {
     app.lameduck.shutdown('SIGTERM')
+    app.lameduck.shutdown('SIGTERM')
     await app.lameduck.finished()
   }
   app = null
   await telemetry?.uninstall()
   telemetry = null
+  await otlp?.uninstall()
+  otlp = null
+  await receiver?.close()
+  receiver = null
 })
 
-async function start(cell: Cell, options: { maxConcurrency?: number } = {}) {
-  telemetry = installInMemoryTelemetry({ traces: true })
+/**
+ * The HTTP instrumentation traces every request Node's server sees, probes included, before any
+ * Fastify plugin runs. docs/observability.md gives this setting to leave the probes out; the cells
+ * with the HTTP instrumentation use it exactly as written there.
+ */
+const ignoreProbes = (req: IncomingMessage) => ['/health', '/ready'].includes(req.url ?? '')
+export const ignoreProbesSource = "ignoreIncomingRequestHook: (req) => ['/health', '/ready'].includes(req.url ?? '')"
+
+/**
+ * The app of every cell: a route that works `ms`, a stream that never ends on its own, a WebSocket echo.
+ * `otlpEndpoint`: spans go over OTLP/HTTP to that receiver (batched, flushed by lameduck at close) instead of to
+ * memory, and the app has `@fastify/websocket`.
+ */
+async function start(cell: Cell, options: Partial<LameduckOptions> = {}, otlpEndpoint?: string) {
+  if (otlpEndpoint === undefined) telemetry = installInMemoryTelemetry({ traces: true })
+  else otlp = installOtlpTracing(otlpEndpoint)
   if (cell === 'HTTP instrumentation' || cell === 'both') {
     if (httpInstrumentation === null) {
-      httpInstrumentation = new HttpInstrumentation()
+      httpInstrumentation = new HttpInstrumentation({ ignoreIncomingRequestHook: ignoreProbes })
       // The instrumentation patches `http` when it is next required; the server prototype is shared with Fastify's.
       createRequire(import.meta.url)('node:http')
     }
@@ -55,10 +83,24 @@ async function start(cell: Cell, options: { maxConcurrency?: number } = {}) {
   if (fastifyOtel !== null && cell !== '@fastify/otel after lameduck') await app.register(fastifyOtel.plugin())
   await app.register(lameduck, { signals: false, exit: false, overCapacity: 'reject', ...options })
   if (fastifyOtel !== null && cell === '@fastify/otel after lameduck') await app.register(fastifyOtel.plugin())
+  // Only where the test reads it: @fastify/websocket's own hooks, wrapped by @fastify/otel, add spans of their own.
+  if (otlpEndpoint !== undefined) await app.register(websocket)
   app.get<{ Querystring: { ms?: string } }>('/work', async (req) => {
     await sleep(Number(req.query.ms ?? 0))
     return { done: true }
   })
+  app.get('/stream', async (_req, reply) => {
+    let i = 0
+    const body = new Readable({ read() {} })
+    const timer = setInterval(() => body.push(`data: ${i++}\n\n`), 20)
+    body.on('close', () => clearInterval(timer))
+    return reply.type('text/event-stream').send(body)
+  })
+  if (otlpEndpoint !== undefined) {
+    app.get('/ws', { websocket: true }, (socket) => {
+      socket.on('message', (message) => socket.send(String(message)))
+    })
+  }
   await app.listen({ port: 0, host: '127.0.0.1' })
   return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
 }
@@ -150,5 +192,96 @@ describe('one SERVER span per request, whatever else instruments the app', () =>
       expect(rejected).toHaveLength(1)
       expect(rejected[0]!.kind).toBe(SpanKind.SERVER)
     })
+
+    it(`${cell}: probes make no span at all, and lameduck's hooks no span of their own`, async () => {
+      const origin = await start(cell)
+      for (let i = 0; i < 3; i++) {
+        for (const probe of ['/ready', '/health']) await (await request(`${origin}${probe}`)).body.text()
+      }
+      await (await request(`${origin}/work`)).body.text()
+      const spans = await settledSpans()
+      // Only the /work request's spans: nothing for six probe polls.
+      expect(new Set(spans.map((span) => span.spanContext().traceId)).size).toBe(1)
+      expect(spans.filter((span) => JSON.stringify(span.attributes).includes('/ready') || JSON.stringify(span.attributes).includes('/health'))).toEqual([])
+      // @fastify/otel names a hook's span after its function: lameduck's are `admit` and `startRequestSpan`.
+      expect(spans.map((span) => span.name).filter((name) => / - (admit|startRequestSpan)$/.test(name))).toEqual([])
+    })
+
+    it(`${cell}: a request and a stream cut at the drain deadline, and a WebSocket cut with them: each span ended ERROR and exported over OTLP before the stop ends`, async () => {
+      receiver = await startOtlpReceiver()
+      const origin = await start(cell, { maxConcurrency: 10, drainTimeoutMs: 300, websocketGoodbye: false }, receiver.endpoint)
+      const work = request(`${origin}/work?ms=10000`).then((res) => res.body.text()).catch((error: Error) => error)
+      const stream = await request(`${origin}/stream`)
+      stream.body.on('error', () => {})
+      stream.body.resume()
+      const ws = new WebSocket(`${origin.replace('http', 'ws')}/ws`)
+      ws.on('error', () => {})
+      await new Promise((resolve) => ws.once('open', resolve))
+      await sleep(100)
+      app!.lameduck.shutdown('SIGTERM')
+      const stopped = await app!.lameduck.finished()
+      app = null
+      expect(stopped.context.outcome).toBe('timed_out')
+      await work
+      // Exported by lameduck's flush at close: nothing waits for the batch processor's own schedule (a minute here).
+      const servers = () => receiver!.spans.filter((span) => span.kind === SpanKind.SERVER + 1)
+      await receiver.waitFor(() => servers().length >= 3, 3_000).catch(() => {})
+      const byPath = (path: string) => servers().filter((span) => spanPath(span) === path)
+      for (const path of ['/work', '/stream', '/ws']) {
+        expect(byPath(path), `${path}: ${JSON.stringify(servers().map(describeSpan))}`).toHaveLength(1)
+        const span = byPath(path)[0]!
+        expect(span.status.code, path).toBe(2) // ERROR
+        expect(span.attributes['error.type'], path).toBe('abandoned')
+      }
+      expect(byPath('/ws')[0]!.attributes).toMatchObject({ 'http.response.status_code': 101, 'lameduck.websocket.close_code': 1006, 'lameduck.websocket.closed_by': 'server' })
+      expect(byPath('/stream')[0]!.attributes['http.response.status_code']).toBe(200)
+    })
+
+    it(`${cell}: a WebSocket session closed normally is one span: 101, the close code, who closed it, its duration; not an error`, async () => {
+      receiver = await startOtlpReceiver()
+      const origin = await start(cell, { maxConcurrency: 10, websocketGoodbye: { spreadMs: 0 } }, receiver.endpoint)
+      const wsOrigin = origin.replace('http', 'ws')
+      // Closed by the client with 1000 after 150 ms.
+      const byClient = new WebSocket(`${wsOrigin}/ws`)
+      await new Promise((resolve) => byClient.once('open', resolve))
+      await sleep(150)
+      byClient.close(1000, 'bye')
+      await new Promise((resolve) => byClient.once('close', resolve))
+      // Still open at the drain: lameduck's goodbye, 1012.
+      const byServer = new WebSocket(`${wsOrigin}/ws`)
+      const goodbye = new Promise<number>((resolve) => byServer.once('close', resolve))
+      await new Promise((resolve) => byServer.once('open', resolve))
+      await sleep(100)
+      app!.lameduck.shutdown('SIGTERM')
+      expect(await goodbye).toBe(1012)
+      const stopped = await app!.lameduck.finished()
+      app = null
+      expect(stopped.context.outcome).toBe('drained')
+      const sessions = () => receiver!.spans.filter((span) => span.kind === SpanKind.SERVER + 1 && spanPath(span) === '/ws')
+      await receiver.waitFor(() => sessions().length >= 2, 3_000).catch(() => {})
+      expect(sessions().map(describeSpan)).toHaveLength(2)
+      const [first, second] = sessions().sort((a, b) => a.startMs - b.startMs)
+      expect(first!.attributes).toMatchObject({ 'http.response.status_code': 101, 'lameduck.websocket.close_code': 1000, 'lameduck.websocket.closed_by': 'client' })
+      expect(second!.attributes).toMatchObject({ 'http.response.status_code': 101, 'lameduck.websocket.close_code': 1012, 'lameduck.websocket.closed_by': 'server' })
+      for (const span of [first!, second!]) {
+        expect(span.status.code).not.toBe(2)
+        expect(span.attributes['error.type']).toBeUndefined()
+      }
+      // The span lasts the session (150 ms of it at least), not the upgrade.
+      expect(first!.endMs - first!.startMs).toBeGreaterThanOrEqual(140)
+      // No hook span of a session is left without its request span (the parent is exported too).
+      const ids = new Set(receiver.spans.map((span) => span.spanId))
+      expect(receiver.spans.filter((span) => span.parentSpanId !== '' && !ids.has(span.parentSpanId)).map(describeSpan)).toEqual([])
+    })
   }
 })
+
+/** The request path of a received span, whoever made it (lameduck and @fastify/otel: url.path; the HTTP instrumentation: url.path or http.target). */
+function spanPath(span: ReceivedSpan): string {
+  const path = span.attributes['url.path'] ?? span.attributes['http.target'] ?? span.attributes['http.route'] ?? ''
+  return String(path).split('?')[0]!
+}
+
+function describeSpan(span: ReceivedSpan) {
+  return { name: span.name, scope: span.scope, status: span.status.code, attributes: span.attributes }
+}

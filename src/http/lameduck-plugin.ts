@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { createActor } from 'xstate'
+import { addUntracedHook } from '../admission/untraced-hook.ts'
 import { LameduckError } from '../errors.ts'
 import { lifecycleMachine, startupActor } from '../machine/lifecycle-machine.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
@@ -106,7 +107,8 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   // onRoute never sees routes declared at the root before this plugin has loaded
   // (`app.register(lameduck); app.get(...)` without await), and those went uncounted.
   declareRequestSlots(fastify)
-  fastify.addHook('onRequest', admit)
+  // Not wrapped in a span of @fastify/otel's (src/admission/untraced-hook.ts).
+  addUntracedHook(fastify, 'onRequest', admit)
   registerProbeRoutes(fastify, options.probes, getSnapshot)
   // A getter on the prototype: nothing is made for a request that never asks.
   fastify.decorateRequest('lameduck', {

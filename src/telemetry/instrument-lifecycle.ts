@@ -1,12 +1,17 @@
+import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { context, isSpanContextValid, ROOT_CONTEXT, trace } from '@opentelemetry/api'
+import { addUntracedHook } from '../admission/untraced-hook.ts'
 import { filter, take } from '../streams/rx.ts'
 import type { LifecycleActor, LifecycleStreams } from '../streams/lifecycle-streams.ts'
 import { type ActiveProviders, flushTelemetry } from './active-providers.ts'
 import { observeLifecycle } from './lifecycle-metrics.ts'
 import { correlateThrough } from './log-correlation.ts'
 import { traceLifecycle } from './lifecycle-spans.ts'
-import { requestSpanHook } from './request-span.ts'
+import { requestSpanHook, type WebSocketLike } from './request-span.ts'
+
+/** What `@fastify/websocket` decorates the instance with, if registered. */
+type WithWebsockets = { websocketServer?: { on?(event: 'connection', listener: (ws: WebSocketLike, request: IncomingMessage) => void): unknown } }
 
 /**
  * How long the close waits for the last export, whatever the SDK's own timeouts: a dead or
@@ -14,6 +19,9 @@ import { requestSpanHook } from './request-span.ts'
  * exporters' timeout to 1 s as well (telemetry-config.ts), so exports give up on their own by then.
  */
 export const flushTimeoutMs = 1_000
+
+/** How long the close waits for the spans of cut requests to end (a cut socket closes within a few ticks). */
+const settleTimeoutMs = 200
 
 /**
  * Connects one lameduck instance to the OpenTelemetry SDK registered with the
@@ -34,7 +42,18 @@ export function instrumentLifecycle(
   correlateThrough({ trace, isSpanContextValid })
   const getSnapshot = () => actor.getSnapshot()
   // Global, so 404s are traced too; the first onRequest hook, so the span covers the others.
-  if (tracer !== null && requestSpans) fastify.addHook('onRequest', requestSpanHook(tracer, getSnapshot))
+  const requests = tracer !== null && requestSpans ? requestSpanHook(tracer, getSnapshot) : null
+  if (requests !== null) {
+    addUntracedHook(fastify, 'onRequest', requests.hook)
+    // Global, so it runs before any route's own onSend (where @fastify/otel ends its span).
+    addUntracedHook(fastify, 'onSend', requests.onSend)
+    // A WebSocket session is one span from the upgrade to its close. @fastify/websocket may be
+    // registered after lameduck: its server is there once the app is ready.
+    fastify.addHook('onReady', (hookDone) => {
+      ;(fastify as WithWebsockets).websocketServer?.on?.('connection', requests.onSession)
+      hookDone()
+    })
+  }
 
   const lifecycleMetrics = meter === null ? null : observeLifecycle(meter, getSnapshot)
   const spans =
@@ -50,9 +69,10 @@ export function instrumentLifecycle(
       ? null
       : streams.state$.pipe(filter((state) => state === 'running'), take(1)).subscribe(() => void flushTelemetry(flushTimeoutMs))
 
-  // The drain and the abandoned requests' spans have ended by now (their connections were cut
-  // before fastify.close()); this is the last chance to export them before the process exits.
+  // The last chance to export before the process exits. The drain's span has ended; the abandoned
+  // requests' connections were cut just before fastify.close(), and their spans end as the sockets close.
   fastify.addHook('onClose', async () => {
+    await requests?.settled(settleTimeoutMs)
     await flushTelemetry(flushTimeoutMs)
     spans.unsubscribe()
     warmUp?.unsubscribe()
