@@ -1,6 +1,7 @@
 export { lameduck, lameduck as default, type Lameduck } from './http/lameduck-plugin.ts'
 export { type InspectionObserver, type LameduckOptions, type ResolvedOptions, defaultOptions } from './http/plugin-options.ts'
 export { probeRouteConfig } from './admission/probe-route.ts'
+export type { LameduckReadiness } from './http/probe-routes.ts'
 export { lifecycleStreams, whenStopped, type LifecycleActor, type LifecycleStreams } from './streams/lifecycle-streams.ts'
 export * from './machine/index.ts'
 export { errorCodes, LameduckError, type LameduckErrorCode } from './errors.ts'

@@ -241,13 +241,15 @@ describe('drain over real sockets', () => {
     expect(exits).toEqual([0])
   })
 
-  it('counts an open Server-Sent Events stream as a request and says so on /ready (open_streams)', async () => {
+  it('counts an open Server-Sent Events stream as a request and says so on /ready (open_streams) and in readiness() (openStreams)', async () => {
     const { app, port, origin } = await setup({ maxConcurrency: 2 })
     const raw = await rawConnect(port)
     raw.write(get('/stream'))
     await waitUntil(() => raw.received.includes('data: tick'))
     const ready = await request(`${origin}/ready`)
     expect(await ready.body.json()).toEqual({ status: 'ready', active_requests: 1, max_concurrency: 2, open_streams: 1, open_sessions: 0 })
+    // The application's view is the same reading (issue 19: readiness() had no openStreams).
+    expect(app.lameduck.readiness()).toEqual({ ready: true, status: 'ready', activeRequests: 1, maxConcurrency: 2, openStreams: 1, openSessions: 0 })
     raw.socket.destroy()
     await waitUntil(() => app.lameduck.readiness().activeRequests === 0)
   })

@@ -6,7 +6,7 @@ import { addUntracedHook } from '../admission/untraced-hook.ts'
 import { LameduckError } from '../errors.ts'
 import { lifecycleMachine, startupActor } from '../machine/lifecycle-machine.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
-import { exitCodeOf, type LifecycleSnapshot, type Readiness, readinessOf } from '../machine/snapshot-views.ts'
+import { exitCodeOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
 import { type FaultOrigin, listenForFaults } from '../process/fault-listeners.ts'
 import { claimProcessExit } from '../process/shared-exit.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
@@ -21,15 +21,15 @@ import { type DrainNotice, processDrainNotice } from './drain-notice.ts'
 import { declareRequestSlots } from './request-slots.ts'
 import { lifecycleFields, logTransitions } from './lifecycle-log.ts'
 import { type LameduckOptions, type ResolvedOptions, resolveOptions } from './plugin-options.ts'
-import { registerProbeRoutes } from './probe-routes.ts'
+import { type LameduckReadiness, readinessReport, registerProbeRoutes } from './probe-routes.ts'
 
 /** What `fastify.lameduck` gives an application. */
 export interface Lameduck extends LifecycleStreams, DrainNotice {
   /** The lifecycle actor: the single source of truth. */
   readonly actor: LifecycleActor
   readonly options: ResolvedOptions
-  /** Readiness as `/ready` would answer it now. */
-  readiness(): Readiness
+  /** Readiness as `/ready` would answer it now, its `open_streams` and `open_sessions` included. */
+  readiness(): LameduckReadiness
   /** Starts the drain as a signal would (a second call forces the stop). */
   shutdown(reason?: string): void
   /** Resolves with the final snapshot once stopped and the server is closed. */
@@ -146,7 +146,7 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
     ...streams,
     drainSignal: notice.drainSignal,
     noticeSignal: notice.noticeSignal,
-    readiness: () => readinessOf(actor.getSnapshot()),
+    readiness: () => readinessReport(actor.getSnapshot()),
     shutdown: (reason = 'shutdown') => onSignal(reason),
     finished: () => finishedPromise,
   }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { probeRouteConfig } from '../admission/probe-route.ts'
-import { readinessOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
+import { type LifecycleSnapshot, type Readiness, readinessOf } from '../machine/snapshot-views.ts'
 
 const probeReplySchema = {
   200: {
@@ -34,17 +34,27 @@ export function registerProbeRoutes(
 
   if (paths.ready !== false) {
     fastify.get(paths.ready, { ...common, schema: { response: { ...probeReplySchema, 503: probeReplySchema[200] } } }, async (_request, reply) => {
-      const readiness = readinessOf(getSnapshot())
+      const readiness = readinessReport(getSnapshot())
       reply.code(readiness.ready ? 200 : 503).header('cache-control', 'no-store')
       return {
         status: readiness.status,
         active_requests: readiness.activeRequests,
         max_concurrency: readiness.maxConcurrency,
-        open_streams: openStreams(getSnapshot()),
+        open_streams: readiness.openStreams,
         open_sessions: readiness.openSessions,
       }
     })
   }
+}
+
+/** What `/ready` answers and `app.lameduck.readiness()` returns: one reading of one snapshot (issue 19). */
+export interface LameduckReadiness extends Readiness {
+  /** How many of `activeRequests` are Server-Sent Events streams. */
+  readonly openStreams: number
+}
+
+export function readinessReport(snapshot: LifecycleSnapshot): LameduckReadiness {
+  return { ...readinessOf(snapshot), openStreams: openStreams(snapshot) }
 }
 
 /**
