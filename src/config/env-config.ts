@@ -1,6 +1,7 @@
 import { invalidEnv } from '../errors.ts'
 import { type ListenerAtDrain, listenerAtDrainPolicies, overCapacityPolicies, type OverCapacityPolicy } from '../machine/lifecycle-names.ts'
 import { isLoopbackHost } from './loopback-host.ts'
+import { redactUrl } from '../redact-secrets.ts'
 
 /** The reference service's configuration: read from the environment once, validated, frozen. */
 export interface ServiceConfig {
@@ -112,9 +113,10 @@ function oneOf<T extends string>(name: EnvVariable, raw: string, allowed: readon
 function optionalWebSocketUrl(name: EnvVariable, raw: string): string | null {
   if (raw === '') return null
   const expected = 'a ws:// or wss:// URL, or empty'
-  if (!URL.canParse(raw)) throw invalidEnv(name, raw, expected)
+  // The message quotes the value, but never the credentials a URL may carry (issue 19).
+  if (!URL.canParse(raw)) throw invalidEnv(name, redactUrl(raw), expected)
   const url = new URL(raw)
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw invalidEnv(name, raw, expected)
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw invalidEnv(name, redactUrl(raw), expected)
   return raw
 }
 

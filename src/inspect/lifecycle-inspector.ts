@@ -4,6 +4,7 @@ import { createInspector } from '@statelyai/inspect'
 import { configure } from 'safe-stable-stringify'
 import WebSocket, { type ClientOptions } from 'ws'
 import type { InspectionEvent, Observer } from 'xstate'
+import { redactUrl } from '../redact-secrets.ts'
 import { RequestLedger } from '../machine/request-ledger.ts'
 
 export interface LifecycleInspectorOptions {
@@ -142,7 +143,7 @@ class InspectorSocket implements Adapter {
     const socket = new WebSocket(this.#url, options)
     this.#socket = socket
     socket.on('open', () => {
-      if (this.#failing) this.#log?.info({ url: this.#url }, 'inspector: connected')
+      if (this.#failing) this.#log?.info({ url: redactUrl(this.#url) }, 'inspector: connected')
       this.#failing = false
       this.#nextRetryMs = this.#retryMs
       for (const message of this.#pending) socket.send(message)
@@ -150,7 +151,8 @@ class InspectorSocket implements Adapter {
     })
     socket.on('error', (error) => {
       // Said once per outage, not once per attempt.
-      if (!this.#failing) this.#log?.warn({ url: this.#url, err: error.message }, 'inspector: cannot reach the relay; retrying in the background')
+      // The URL may carry credentials (user:password@, ?token=): never logged as given (issue 19).
+      if (!this.#failing) this.#log?.warn({ url: redactUrl(this.#url), err: redactUrl(error.message) }, 'inspector: cannot reach the relay; retrying in the background')
       this.#failing = true
     })
     socket.on('close', () => {

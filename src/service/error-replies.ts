@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import { describeProblem } from '../config/schema-check.ts'
-import { redactQuerySecrets } from '../debug/query-redaction.ts'
+import { redactQuerySecrets } from '../redact-secrets.ts'
 import { describeValue, quotedValueLimit } from '../errors.ts'
 
 /**

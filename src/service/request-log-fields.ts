@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { redactQuerySecrets } from '../debug/query-redaction.ts'
+import { redactQuerySecrets } from '../redact-secrets.ts'
 
 /**
  * The `req` of `incoming request` log lines: Fastify's own fields, with credential-like query

@@ -1,3 +1,4 @@
+import { redactUrl } from '../redact-secrets.ts'
 import { invalidEnv } from '../errors.ts'
 
 /**
@@ -126,7 +127,7 @@ function url(name: string, env: Env): void {
     parsed = new URL(raw)
   } catch {}
   if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.hostname === '') {
-    throw invalidEnv(name, raw, 'an absolute http:// or https:// URL, such as http://collector:4318')
+    throw invalidEnv(name, redactUrl(raw), 'an absolute http:// or https:// URL, such as http://collector:4318')
   }
 }
 
