@@ -5,6 +5,13 @@ import { NodeSDK } from '@opentelemetry/sdk-node'
 import type { ExportErrorLog } from './export-error-log.ts'
 import type { TelemetryConfig } from './telemetry-config.ts'
 
+/**
+ * SDK 0.2xx (`@opentelemetry/resources` 2) says this when an export reads the resource before its
+ * detectors have answered: lameduck's first export, as soon as the service is ready. The export goes
+ * through all the same; it is no export failure to report (issue 19: the previous OpenTelemetry line).
+ */
+const pendingResourceMessage = 'Accessing resource attributes before async attributes settled'
+
 export interface RunningTelemetry {
   readonly sdk: NodeSDK | null
 }
@@ -31,7 +38,16 @@ export function startTelemetry(config: TelemetryConfig, errors: ExportErrorLog):
   if (process.env.OTEL_LOG_LEVEL === undefined) {
     const ignore = () => {}
     diag.setLogger(
-      { error: (message, ...args) => errors.report(args.length > 0 ? [message, ...args].join(' ') : message), warn: ignore, info: ignore, debug: ignore, verbose: ignore },
+      {
+        error: (message, ...args) => {
+          if (message === pendingResourceMessage) return
+          errors.report(args.length > 0 ? [message, ...args].join(' ') : message)
+        },
+        warn: ignore,
+        info: ignore,
+        debug: ignore,
+        verbose: ignore,
+      },
       DiagLogLevel.ERROR,
     )
   }
