@@ -4,6 +4,8 @@ import { lameduckAttributes } from '../src/telemetry/attribute-names.ts'
 import { lameduckMetrics } from '../src/telemetry/lifecycle-metrics.ts'
 
 const doc = readFileSync(new URL('../docs/observability.md', import.meta.url), 'utf8')
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+const optionsSource = readFileSync(new URL('../src/http/plugin-options.ts', import.meta.url), 'utf8')
 
 describe('docs/observability.md', () => {
   it('documents every attribute lameduck puts on spans and metrics', () => {
@@ -17,5 +19,24 @@ describe('docs/observability.md', () => {
       expect(row, name).toBeDefined()
       expect(row!.split('|')[3]!.trim(), name).toBe(`\`${unit}\``)
     }
+  })
+})
+
+describe('requestSpans: one rule, the same in the JSDoc, the README and docs/observability.md (issue 19)', () => {
+  const rule = 'Leave it `true` beside `@fastify/otel` or `@opentelemetry/instrumentation-http`'
+  const jsdoc = (() => {
+    const at = optionsSource.indexOf('  requestSpans?: boolean')
+    const comment = optionsSource.lastIndexOf('/**', at)
+    return optionsSource.slice(comment, at).replace(/\n\s*\* ?/g, ' ')
+  })()
+  const readmeRow = readme.split('\n').find((line) => line.startsWith('| `requestSpans` |')) ?? ''
+
+  it.each([
+    ['the JSDoc', jsdoc],
+    ['the README', readmeRow],
+    ['docs/observability.md', doc],
+  ])('%s gives the rule and never the old advice to turn it off beside @fastify/otel', (_where, text) => {
+    expect(text.replace(/\s+/g, ' ')).toContain(rule)
+    expect(text).not.toMatch(/`false` when the application traces requests itself/)
   })
 })

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
@@ -56,7 +57,7 @@ afterEach(async () => {
  * with the HTTP instrumentation use it exactly as written there.
  */
 const ignoreProbes = (req: IncomingMessage) => ['/health', '/ready'].includes(req.url ?? '')
-export const ignoreProbesSource = "ignoreIncomingRequestHook: (req) => ['/health', '/ready'].includes(req.url ?? '')"
+const ignoreProbesSource = "new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ['/health', '/ready'].includes(req.url ?? '') })"
 
 /**
  * The app of every cell: a route that works `ms`, a stream that never ends on its own, a WebSocket echo.
@@ -132,6 +133,11 @@ const makers = (spans: ReadableSpan[]) => [...new Set(spans.map((span) => span.i
 const cells: Cell[] = ['lameduck alone', '@fastify/otel first', '@fastify/otel after lameduck', 'HTTP instrumentation', 'both']
 
 describe('one SERVER span per request, whatever else instruments the app', () => {
+  it('docs/observability.md gives the HTTP instrumentation exactly the probe setting these cells use', () => {
+    const doc = readFileSync(new URL('../docs/observability.md', import.meta.url), 'utf8')
+    expect(doc).toContain(ignoreProbesSource)
+  })
+
   // Runs before the cells that patch http. Connections inherit the context `listen` was called in.
   it('an app that listens inside a span of its own still gets a SERVER span per request, in its own trace', async () => {
     telemetry = installInMemoryTelemetry({ traces: true })

@@ -56,8 +56,10 @@ export interface LameduckOptions {
    */
   exit?: ((code: number) => void) | false
   /**
-   * One SERVER span per request when an OpenTelemetry SDK is registered. Default true;
-   * `false` when the application traces requests itself (e.g. `@fastify/otel`). Lifecycle spans and metrics stay.
+   * With an OpenTelemetry SDK registered: one SERVER span per request, lameduck's own or the one another
+   * instrumentation made. Default true. Leave it `true` beside `@fastify/otel` or `@opentelemetry/instrumentation-http`:
+   * lameduck then makes no span of its own, puts its attributes on theirs and ends a cut request's span as `ERROR`.
+   * `false` removes the request hook, and with it those attributes and that marking. Lifecycle spans and metrics stay.
    */
   requestSpans?: boolean
   /** XState inspection of the lifecycle actor (passed to `createActor`), e.g. lameduck's `createLifecycleInspector(...).inspect`. */

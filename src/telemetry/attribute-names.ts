@@ -26,4 +26,8 @@ export const lameduckAttributes = {
   drainDrainMs: 'lameduck.drain.drain_ms',
   drainTimeoutMs: 'lameduck.drain.timeout_ms',
   startupOutcome: 'lameduck.startup.outcome',
+  /** A WebSocket session's span: the close code (1006 when the connection ended without a close frame). */
+  websocketCloseCode: 'lameduck.websocket.close_code',
+  /** Who started the close: `client` or `server` (lameduck's goodbye, the application, a cut). */
+  websocketClosedBy: 'lameduck.websocket.closed_by',
 } as const

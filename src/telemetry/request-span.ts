@@ -41,12 +41,6 @@ type TracedResponse = ServerResponse & { [tracedSlot]?: Traced; [pendingSlot]?: 
 const sessionSlot = Symbol('lameduck.session')
 type TracedRequest = IncomingMessage & { [tracedSlot]?: Traced; [sessionSlot]?: WebSocketLike }
 
-/** lameduck's WebSocket session attributes (docs/observability.md). */
-export const sessionAttributes = {
-  closeCode: 'lameduck.websocket.close_code',
-  closedBy: 'lameduck.websocket.closed_by',
-} as const
-
 /** RFC 6455 1006: the connection ended without a close frame (no code was ever sent or received). */
 const abnormalClosure = 1006
 
@@ -118,9 +112,9 @@ export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnap
     const { span } = traced
     const abandoned = wasAbandoned(getSnapshot())
     span.setAttribute(http.responseStatusCode, 101)
-    span.setAttribute(sessionAttributes.closeCode, code)
+    span.setAttribute(lameduckAttributes.websocketCloseCode, code)
     // A cut at the deadline is lameduck's doing; an end without a close frame nobody asked for is the client's.
-    span.setAttribute(sessionAttributes.closedBy, traced.closedBy ?? (abandoned ? 'server' : 'client'))
+    span.setAttribute(lameduckAttributes.websocketClosedBy, traced.closedBy ?? (abandoned ? 'server' : 'client'))
     if (code === abnormalClosure || abandoned) {
       span.setAttribute(http.errorType, abandoned ? 'abandoned' : 'aborted')
       span.setStatus({ code: SpanStatusCode.ERROR, message: 'session ended without a closing handshake' })
