@@ -1,13 +1,15 @@
+import type { IncomingMessage } from 'node:http'
 import type { RejectReason } from '../machine/lifecycle-names.ts'
 import { admissionOf, type LifecycleSnapshot } from '../machine/snapshot-views.ts'
-import { firstRequestGrace } from '../transport/http1-drain.ts'
 
 /**
- * The 503 reason for a request on `socket`, or null to serve it: the snapshot's answer, except for the first
- * request on a connection accepted before the drain began (http1-drain.ts, `firstRequestGrace`). The
- * admission hook `use`s that grace; the request span, made first, only looks.
+ * The 503 reason for `raw`, or null to serve it: the snapshot's answer, except for a request that was on
+ * its way when the drain began (the connection is one of the lifecycle's `arrivals`): the balancer
+ * routed it before it stopped routing, so it is served, with `Connection: close`. Not an upgrade: a
+ * WebSocket opened during the drain proper would only get its goodbye, after the goodbye already ran.
  */
-export function refusalOf(snapshot: LifecycleSnapshot, socket: object | null | undefined, use: boolean): RejectReason | null {
+export function refusalOf(snapshot: LifecycleSnapshot, raw: IncomingMessage): RejectReason | null {
   const reason = admissionOf(snapshot)
-  return reason === 'draining' && firstRequestGrace(socket, use) ? null : reason
+  if (reason !== 'draining' || (raw as { upgrade?: boolean }).upgrade === true) return reason
+  return snapshot.context.arrivals.has(raw.socket) ? null : reason
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import type { onRequestHookHandler } from 'fastify'
 import { isProbeRoute } from '../admission/probe-route.ts'
 import { refusalOf } from '../admission/refusal.ts'
@@ -7,18 +7,6 @@ import type { RequestLedger } from '../machine/request-ledger.ts'
 import { closeAfterRefusal, trackUpgradedSocket } from '../transport/upgraded-sessions.ts'
 import { keepResponse } from './request-slots.ts'
 import { sendRejection } from './rejection.ts'
-
-/**
- * The 503 reason for `raw`, or null to serve it: the snapshot's answer, except for a request that was on
- * its way when the drain began (the connection is one of the lifecycle's `arrivals`): the balancer
- * routed it before it stopped routing, so it is served, with `Connection: close`. Not an upgrade: a
- * WebSocket opened during the drain proper would only get its goodbye, after the goodbye already ran.
- */
-export function refusalOf(snapshot: LifecycleSnapshot, raw: IncomingMessage): RejectReason | null {
-  const reason = admissionOf(snapshot)
-  if (reason !== 'draining' || (raw as { upgrade?: boolean }).upgrade === true) return reason
-  return snapshot.context.arrivals.has(raw.socket) ? null : reason
-}
 
 /**
  * The per-request hot path: one snapshot read, one list insert, one listener.
