@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,7 +20,8 @@ import { freePort } from './support/free-port.ts'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const run = promisify(execFile)
 const work = mkdtempSync(join(tmpdir(), 'lameduck-pack-'))
-afterAll(() => rmSync(work, { recursive: true, force: true }))
+// Two installed apps: removing them took over the hook's default 30 s on a loaded machine.
+afterAll(() => rm(work, { recursive: true, force: true }), 120_000)
 
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
 /** The README's plugin example, the first TypeScript block of its section. */

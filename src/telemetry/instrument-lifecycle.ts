@@ -45,8 +45,10 @@ export function instrumentLifecycle(
   const requests = tracer !== null && requestSpans ? requestSpanHook(tracer, getSnapshot) : null
   if (requests !== null) {
     addUntracedHook(fastify, 'onRequest', requests.hook)
-    // Global, so it runs before any route's own onSend (where @fastify/otel ends its span).
-    addUntracedHook(fastify, 'onSend', requests.onSend)
+    // @fastify/otel registered after lameduck ends its span in each route's own onSend, and a short request
+    // can run its whole course inside lameduck's onRequest hook: a global onSend (run before any route's)
+    // joins that span first. Registered before lameduck, @fastify/otel has made its span by then: no hook.
+    if (!fastify.hasPlugin('@fastify/otel')) addUntracedHook(fastify, 'onSend', requests.onSend)
     // A WebSocket session is one span from the upgrade to its close. @fastify/websocket may be
     // registered after lameduck: its server is there once the app is ready.
     fastify.addHook('onReady', (hookDone) => {
