@@ -243,7 +243,7 @@ describe('one SERVER span per request, whatever else instruments the app', () =>
       expect(byPath('/stream')[0]!.attributes['http.response.status_code']).toBe(200)
     })
 
-    it(`${cell}: a WebSocket session closed normally is one span: 101, the close code, who closed it, its duration; not an error`, async () => {
+    it(`${cell}: a WebSocket session is one span: 101, the close code, who closed it, its duration; an error only when it ends without a close frame`, async () => {
       receiver = await startOtlpReceiver()
       const origin = await start(cell, { maxConcurrency: 10, websocketGoodbye: { spreadMs: 0 } }, receiver.endpoint)
       const wsOrigin = origin.replace('http', 'ws')
@@ -253,6 +253,10 @@ describe('one SERVER span per request, whatever else instruments the app', () =>
       await sleep(150)
       byClient.close(1000, 'bye')
       await new Promise((resolve) => byClient.once('close', resolve))
+      // Gone without a close frame: 1006, the one abnormal end here.
+      const vanished = new WebSocket(`${wsOrigin}/ws`)
+      await new Promise((resolve) => vanished.once('open', resolve))
+      vanished.terminate()
       // Still open at the drain: lameduck's goodbye, 1012.
       const byServer = new WebSocket(`${wsOrigin}/ws`)
       const goodbye = new Promise<number>((resolve) => byServer.once('close', resolve))
@@ -264,11 +268,13 @@ describe('one SERVER span per request, whatever else instruments the app', () =>
       app = null
       expect(stopped.context.outcome).toBe('drained')
       const sessions = () => receiver!.spans.filter((span) => span.kind === SpanKind.SERVER + 1 && spanPath(span) === '/ws')
-      await receiver.waitFor(() => sessions().length >= 2, 3_000).catch(() => {})
-      expect(sessions().map(describeSpan)).toHaveLength(2)
-      const [first, second] = sessions().sort((a, b) => a.startMs - b.startMs)
+      await receiver.waitFor(() => sessions().length >= 3, 3_000).catch(() => {})
+      expect(sessions().map(describeSpan)).toHaveLength(3)
+      const [first, gone, second] = sessions().sort((a, b) => a.startMs - b.startMs)
       expect(first!.attributes).toMatchObject({ 'http.response.status_code': 101, 'lameduck.websocket.close_code': 1000, 'lameduck.websocket.closed_by': 'client' })
       expect(second!.attributes).toMatchObject({ 'http.response.status_code': 101, 'lameduck.websocket.close_code': 1012, 'lameduck.websocket.closed_by': 'server' })
+      expect(gone!.attributes).toMatchObject({ 'http.response.status_code': 101, 'lameduck.websocket.close_code': 1006, 'lameduck.websocket.closed_by': 'client', 'error.type': 'aborted' })
+      expect(gone!.status.code).toBe(2)
       for (const span of [first!, second!]) {
         expect(span.status.code).not.toBe(2)
         expect(span.attributes['error.type']).toBeUndefined()
