@@ -110,12 +110,13 @@ export function requestSpanHook(tracer: Tracer, getSnapshot: () => LifecycleSnap
     if (traced.over) return
     traced.over = true
     const { span } = traced
-    const abandoned = wasAbandoned(getSnapshot())
+    // Ended without a close frame once the deadline (or a second signal) had cut what was left: lameduck's cut.
+    const abandoned = code === abnormalClosure && wasAbandoned(getSnapshot())
     span.setAttribute(http.responseStatusCode, 101)
     span.setAttribute(lameduckAttributes.websocketCloseCode, code)
-    // A cut at the deadline is lameduck's doing; an end without a close frame nobody asked for is the client's.
+    // A cut is lameduck's doing; an end without a close frame nobody asked for is the client's.
     span.setAttribute(lameduckAttributes.websocketClosedBy, traced.closedBy ?? (abandoned ? 'server' : 'client'))
-    if (code === abnormalClosure || abandoned) {
+    if (code === abnormalClosure) {
       span.setAttribute(http.errorType, abandoned ? 'abandoned' : 'aborted')
       span.setStatus({ code: SpanStatusCode.ERROR, message: 'session ended without a closing handshake' })
     } else if (!traced.own) {
