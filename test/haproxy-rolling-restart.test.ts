@@ -104,7 +104,7 @@ describe('rolling restarts behind HAProxy (httpchk GET /ready every 100 ms, no r
     expect(exits.every((e) => e.code === 0 && e.signal === null), JSON.stringify(exits)).toBe(true)
   }, 150_000)
 
-  it('order 2 with SHUTDOWN_DELAY_MS=0 loses requests: the balancer still routes to a closed listener until its checks fail', async () => {
+  it('order 2 with SHUTDOWN_DELAY_MS=0 loses requests: the balancer still routes to the draining replica (503 to new work, its idle connections closed) until its checks fail', async () => {
     const { result, exits } = await rollingRestart('order 2 sigterm-first, SHUTDOWN_DELAY_MS=0', 'sigterm-first', 0, false)
     expect(result.failed.length).toBeGreaterThan(0)
     // The replicas themselves still drained cleanly: the loss is in the routing, not the drain.
