@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import fastifySse from '@fastify/sse'
+import { fastifySSE } from '@fastify/sse'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -66,7 +66,7 @@ async function start(options: LameduckOptions = {}, routes: (app: FastifyInstanc
   const app = Fastify({ logger: false, ...server } as FastifyServerOptions) as unknown as FastifyInstance
   apps.push(app)
   await app.register(lameduck, { signals: false, exit: () => {}, drainTimeoutMs: 3_000, drainNoticeMs: 2_000, maxConcurrency: 16, ...options })
-  await app.register(fastifySse, { heartbeatInterval: 0 })
+  await app.register(fastifySSE, { heartbeatInterval: 0 })
   // Plain handlers: the policy from the query, else the route's or the plugin's.
   app.get<{ Querystring: { policy?: StreamHandover; count?: string } }>('/events', async (request, reply) =>
     sendEvents(reply, (start) => ticking(start, 20, Number(request.query.count ?? Number.POSITIVE_INFINITY)), request.query.policy ? { handover: request.query.policy } : {}),
