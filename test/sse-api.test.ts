@@ -107,7 +107,8 @@ describe('sendEvents: the format', () => {
         sendEvents(reply, function* () {
           yield 'plain'
           yield { event: 'two lines', data: 'a\nb' }
-          yield { data: { json: true } }
+          // Several at once: numbered as if yielded one by one.
+          yield [{ data: { json: true } }, 'four']
           yield { id: null, event: 'end', data: '' }
         }),
       )
@@ -117,7 +118,7 @@ describe('sendEvents: the format', () => {
     expect(response.headers['content-type']).toBe('text/event-stream')
     expect(response.headers['cache-control']).toBe('no-store')
     expect(await response.body.text()).toBe(
-      'id: 1\ndata: plain\n\n' + 'id: 2\nevent: two lines\ndata: a\ndata: b\n\n' + 'id: 3\ndata: {"json":true}\n\n' + 'event: end\ndata: \n\n',
+      'id: 1\ndata: plain\n\n' + 'id: 2\nevent: two lines\ndata: a\ndata: b\n\n' + 'id: 3\ndata: {"json":true}\n\n' + 'id: 4\ndata: four\n\n' + 'event: end\ndata: \n\n',
     )
   })
 
@@ -275,7 +276,7 @@ describe('the hand-over policies, plain and @fastify/sse, GET and POST', () => {
       app.get('/slow-sse', { sse: true }, async (_request, reply) =>
         reply.sse.send(
           sseEvents(reply, async function* () {
-            yield 'first'
+            yield ['first']
             // Not even listening to the signal.
             await sleep(1_500)
           }),

@@ -21,10 +21,10 @@ export function streamRoute(fastify: FastifyInstance): void {
 
 /**
  * The tokens after `after`, then `done` (no id: it is not a token to resume from). Paced tokens come one
- * a wait; unpaced (`interval_ms=0`) `unpacedBatch` at a time, which the API writes as one chunk, and the
+ * a wait; unpaced (`interval_ms=0`) `unpacedBatch` at a time, yielded together and written as one chunk, and the
  * loop still yields between batches so that timers (the hand-over) and other requests run.
  */
-async function* tokens(asked: StreamRequest, after: number, stop: AbortSignal): AsyncGenerator<ServerSentEvent> {
+async function* tokens(asked: StreamRequest, after: number, stop: AbortSignal): AsyncGenerator<ServerSentEvent | ServerSentEvent[]> {
   const perTurn = asked.intervalMs > 0 ? 1 : unpacedBatch
   let index = after
   while (index < asked.tokens) {
@@ -32,10 +32,13 @@ async function* tokens(asked: StreamRequest, after: number, stop: AbortSignal): 
     // Handed over or the client left: the API has ended the stream.
     if (stop.aborted) return
     const last = Math.min(index + perTurn, asked.tokens)
+    // A batch in one yield: one step of the generator for all of them (bench/sse-api/).
+    const batch: ServerSentEvent[] = []
     while (index < last) {
       index++
-      yield { event: 'token', data: `{"index":${index},"token":"tok-${index}"}` }
+      batch.push({ event: 'token', data: `{"index":${index},"token":"tok-${index}"}` })
     }
+    yield batch
   }
   yield { id: null, event: 'done', data: `{"tokens":${asked.tokens}}` }
 }

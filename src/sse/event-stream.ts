@@ -18,8 +18,14 @@ export interface EventStreamStart {
   readonly signal: AbortSignal
 }
 
+/**
+ * What a producer yields: one event, or several it has at hand at once (they go out in one chunk, for
+ * the cost of one step of the generator rather than one each).
+ */
+export type EventYield = StreamEvent | readonly StreamEvent[]
+
 /** Makes a stream's events: an async generator, or anything iterable (an object-mode Readable too). */
-export type EventProducer = (start: EventStreamStart) => AsyncIterable<StreamEvent> | Iterable<StreamEvent>
+export type EventProducer = (start: EventStreamStart) => AsyncIterable<EventYield> | Iterable<EventYield>
 
 export interface EventStreamOptions extends HandoverOptions {}
 
@@ -49,7 +55,7 @@ export function sendEvents(reply: FastifyReply, produce: EventProducer, options?
 const chunkLimit = 16 * 1024
 
 class EventStream extends Readable {
-  readonly #iterator: AsyncIterator<StreamEvent> | Iterator<StreamEvent>
+  readonly #iterator: AsyncIterator<EventYield> | Iterator<EventYield>
   readonly #terms: StreamTerms
   #closed: (() => void) | null = null
   #lastId: number
@@ -71,7 +77,7 @@ class EventStream extends Readable {
     const signal = this.#terms.signal
     const source = produce({ lastEventId, signal })
     this.#iterator =
-      Symbol.asyncIterator in source ? (source as AsyncIterable<StreamEvent>)[Symbol.asyncIterator]() : (source as Iterable<StreamEvent>)[Symbol.iterator]()
+      Symbol.asyncIterator in source ? (source as AsyncIterable<EventYield>)[Symbol.asyncIterator]() : (source as Iterable<EventYield>)[Symbol.iterator]()
     if (signal.aborted) queueMicrotask(() => this.#onAbort())
     else signal.addEventListener('abort', () => this.#onAbort(), { once: true })
   }
@@ -92,8 +98,9 @@ class EventStream extends Readable {
           this.#end('')
           return
         }
-        const event = step.value
-        this.#pending += formatEvent(event, typeof event !== 'string' && event.id === null ? null : ++this.#lastId)
+        const value = step.value
+        if (Array.isArray(value)) for (const event of value as readonly StreamEvent[]) this.#pending += this.#format(event)
+        else this.#pending += this.#format(value as StreamEvent)
         if (this.#pending.length >= chunkLimit) this.#flush()
         else if (!this.#flushQueued) {
           this.#flushQueued = true
@@ -110,6 +117,10 @@ class EventStream extends Readable {
     } finally {
       this.#pumping = false
     }
+  }
+
+  #format(event: StreamEvent): string {
+    return formatEvent(event, typeof event !== 'string' && event.id === null ? null : ++this.#lastId)
   }
 
   flush(): void {

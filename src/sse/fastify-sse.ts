@@ -2,7 +2,7 @@ import type { FastifyReply } from 'fastify'
 import { type HandoverOptions, isHandover, retryDelay, streamTerms } from './handover.ts'
 import { parseLastEventId } from './last-event-id.ts'
 import type { StreamEvent } from './sse-format.ts'
-import type { EventProducer } from './event-stream.ts'
+import type { EventProducer, EventYield } from './event-stream.ts'
 
 /** A message in `@fastify/sse`'s shape (`SSEMessage`): its serializer (JSON by default) writes `data`. */
 export interface SseMessage {
@@ -48,10 +48,20 @@ async function* messages(reply: FastifyReply, produce: EventProducer, lastEventI
   if (terms.signal.aborted) handOver()
   else terms.signal.addEventListener('abort', handOver, { once: true })
   if (over) return
-  for await (const event of produce({ lastEventId, signal: terms.signal }) as AsyncIterable<StreamEvent>) {
-    if (over || terms.signal.aborted) return
-    if (typeof event === 'string') yield { id: String(++lastId), data: event }
-    else if (event.id === null) yield event.event === undefined ? { data: event.data } : { event: event.event, data: event.data }
-    else yield event.event === undefined ? { id: String(++lastId), data: event.data } : { id: String(++lastId), event: event.event, data: event.data }
+  const message = (event: StreamEvent): SseMessage => {
+    if (typeof event === 'string') return { id: String(++lastId), data: event }
+    if (event.id === null) return event.event === undefined ? { data: event.data } : { event: event.event, data: event.data }
+    return event.event === undefined ? { id: String(++lastId), data: event.data } : { id: String(++lastId), event: event.event, data: event.data }
+  }
+  for await (const value of produce({ lastEventId, signal: terms.signal }) as AsyncIterable<EventYield>) {
+    if (!Array.isArray(value)) {
+      if (over || terms.signal.aborted) return
+      yield message(value as StreamEvent)
+      continue
+    }
+    for (const event of value as readonly StreamEvent[]) {
+      if (over || terms.signal.aborted) return
+      yield message(event)
+    }
   }
 }
