@@ -28,7 +28,8 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * in the start-time comparison, at least 9), BENCH_LONG_LIVED=off (skip the SSE and WebSocket figures),
  * BENCH_LONG_LIVED_DURATION (s), BENCH_LONG_LIVED_ROUNDS (default BENCH_ROUNDS), BENCH_SSE_API=on|off|only (the
  * event-stream API against a hand-written stream, and a hand-over of many streams; `only` runs just that, without wrk,
- * and refreshes its section of docs/benchmarks.md), BENCH_SSE_API_ROUNDS (default 9), BENCH_SSE_API_DURATION (s, default 5),
+ * and refreshes its section of docs/benchmarks.md), BENCH_SSE_API_ROUNDS (default 9), BENCH_SSE_API_WINDOWS (measured windows per route, default 10),
+ * BENCH_SSE_API_WINDOW_MS (default 1000),
  * BENCH_SSE_HANDOVER_STREAMS (default 200; 0 skips the hand-over).
  */
 const env = process.env
@@ -64,7 +65,8 @@ async function runSseApi(): Promise<SseApiResults> {
   const measured = await sseApiBench(
     {
       rounds: int('BENCH_SSE_API_ROUNDS', 9),
-      seconds: int('BENCH_SSE_API_DURATION', 5),
+      windows: int('BENCH_SSE_API_WINDOWS', 10),
+      windowMs: int('BENCH_SSE_API_WINDOW_MS', 1000),
       warmupSeconds,
       connections: int('BENCH_CONNECTIONS', 32),
       sseQuery: 'tokens=1000&interval_ms=0',

@@ -1,8 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
-import { runLongLivedClient } from '../long-lived/long-lived-bench.ts'
+import { spawn } from 'node:child_process'
 import { freePort, launch, stop, waitFor200 } from '../server-process.ts'
 import { fixed, median, rotate } from '../stats.ts'
 
@@ -15,7 +14,9 @@ import { fixed, median, rotate } from '../stats.ts'
  */
 export interface SseApiSettings {
   readonly rounds: number
-  readonly seconds: number
+  /** Measured windows per route and round, each `windowMs` long, the routes taking turns. */
+  readonly windows: number
+  readonly windowMs: number
   readonly warmupSeconds: number
   readonly connections: number
   readonly sseQuery: string
@@ -68,16 +69,19 @@ export async function sseApiBench(settings: SseApiSettings, log: (line: string) 
     try {
       await waitFor200(server, `${server.origin}/ready`, 20_000)
       if (round === 0) parity = await checkParity(server.origin)
-      const measuredRound: Partial<Record<'api' | 'hand', { perSecond: number; cpuUs: number }>> = {}
-      for (const id of rotate(['api', 'hand'] as const, round)) {
-        const origin = id === 'api' ? server.origin : `${server.origin}/hand`
-        await runLongLivedClient('sse', origin, settings, settings.warmupSeconds)
-        const before = cpuNs(server.pid)
-        const result = await runLongLivedClient('sse', origin, settings, settings.seconds)
-        const cpuUs = result.allEvents > 0 ? (cpuNs(server.pid) - before) / 1000 / result.allEvents : Number.NaN
-        if (result.errors) problems.push(`round ${round + 1} ${id}: ${result.errors} client errors`)
-        measuredRound[id] = { perSecond: result.perSecond, cpuUs }
+      // Warm-up, then the measured windows: the two routes take turns (bench/sse-api/alternating-client.ts).
+      const order = round % 2 === 0 ? (['/stream', '/hand/stream'] as const) : (['/hand/stream', '/stream'] as const)
+      await alternate(server.origin, server.pid, settings, 1, settings.warmupSeconds * 500, order)
+      const windows = await alternate(server.origin, server.pid, settings, settings.windows, settings.windowMs, order)
+      const sum = (path: string) => {
+        const mine = windows.windows.filter((w) => w.path === path)
+        const events = mine.reduce((n, w) => n + w.events, 0)
+        const ms = mine.reduce((n, w) => n + w.ms, 0)
+        const cpu = mine.reduce((n, w) => n + w.cpuNs, 0)
+        return { perSecond: (events * 1000) / ms, cpuUs: events > 0 ? cpu / 1000 / events : Number.NaN }
       }
+      if (windows.errors) problems.push(`round ${round + 1}: ${windows.errors} client errors`)
+      const measuredRound = { api: sum('/stream'), hand: sum('/hand/stream') }
       const r = measuredRound as SseApiRound
       rounds.push(r)
       log(
@@ -101,6 +105,29 @@ export async function sseApiBench(settings: SseApiSettings, log: (line: string) 
     }
   }
   return { settings, rounds, parity, handover, problems }
+}
+
+interface Windows {
+  windows: { path: string; events: number; ms: number; cpuNs: number }[]
+  errors: number
+}
+
+const clientPath = fileURLToPath(new URL('./alternating-client.ts', import.meta.url))
+
+function alternate(origin: string, pid: number, settings: SseApiSettings, windows: number, windowMs: number, order: readonly [string, string]): Promise<Windows> {
+  return new Promise((resolve, reject) => {
+    const args = [clientPath, origin, String(pid), String(settings.connections), String(windows), String(windowMs), settings.sseQuery, ...order]
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()))
+    child.once('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? ''
+      if (code !== 0 || !line.startsWith('{')) reject(new Error(`alternating client exited ${code}: ${err.slice(-300)}`))
+      else resolve(JSON.parse(line) as Windows)
+    })
+  })
 }
 
 /** Both routes must send the same bytes. */
@@ -182,19 +209,6 @@ async function measureHandover(streams: number): Promise<HandoverFigures> {
   }
 }
 
-/** CPU time a process's threads have run, in nanoseconds (/proc/<pid>/task/<tid>/schedstat, first field). */
-function cpuNs(pid: number): number {
-  let total = 0
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
-    } catch {
-      // A thread that ended between the listing and the read.
-    }
-  }
-  return total
-}
-
 export const sseApiSectionTitle = '## SSE: the API against a hand-written stream'
 
 /** The section of docs/benchmarks.md: medians over rounds, the ratio a median of per-round ratios. */
@@ -211,9 +225,14 @@ export function sseApiSection(results: SseApiResults): string[] {
     'rates move with whatever else ran, only the ratios within a round mean anything.',
     '',
     `Both routes in one server process (bench/sse-api/sse-api-server.ts: the reference service, with lameduck), fresh each`,
-    `round; ${s.rounds} rounds, the two routes in alternating order, each ${s.warmupSeconds} s of warm-up then ${s.seconds} s of load`,
-    `from a client in its own process with ${s.connections} connections, each reading \`GET /stream?${s.sseQuery}\` again and again`,
-    'and counting events. "API" is the service\'s `GET /stream` on `sendEvents` (64 token events yielded a turn, one chunk);',
+    `round; ${s.rounds} rounds. In each, after ${s.warmupSeconds} s of warm-up, the two routes take turns: ${s.windows} windows of ${s.windowMs} ms each,`,
+    `alternating, the first route alternating between rounds, loaded by one client process (bench/sse-api/alternating-client.ts)`,
+    `with ${s.connections} connections, each reading \`GET /stream?${s.sseQuery}\` of the window's route again and again and counting`,
+    'events (the first 150 ms of a window, while the other route\'s streams finish, are not counted). Taking turns every',
+    'second rather than measuring one route for seconds and then the other: on this machine a route\'s rate moves 2x either',
+    'way from one stretch of seconds to the next with what else runs (the first version of this benchmark, with 5 s per',
+    'route, gave per-round ratios from 0.44 to 2.67). "API" is the service\'s `GET /stream` on `sendEvents` (64 token events',
+    'yielded at once, one chunk);',
     '"by hand" is the same stream as it was written before the API (bench/sse-api/hand-written-route.ts: 64 events',
     'concatenated into one string a turn, `Readable.from`). Same bytes, same headers, same hand-over signal. CPU: the',
     'server\'s CPU time over the load divided by the events received; its ratio is by-hand over API, so that above 1',

@@ -98,9 +98,18 @@ class EventStream extends Readable {
           this.#end('')
           return
         }
+        // Locals, written back once: a batch of events costs one read and one write of each field.
         const value = step.value
-        if (Array.isArray(value)) for (const event of value as readonly StreamEvent[]) this.#pending += this.#format(event)
-        else this.#pending += this.#format(value as StreamEvent)
+        let pending = this.#pending
+        let id = this.#lastId
+        if (Array.isArray(value)) {
+          for (const event of value as readonly StreamEvent[]) pending += formatEvent(event, typeof event !== 'string' && event.id === null ? null : ++id)
+        } else {
+          const event = value as StreamEvent
+          pending += formatEvent(event, typeof event !== 'string' && event.id === null ? null : ++id)
+        }
+        this.#pending = pending
+        this.#lastId = id
         if (this.#pending.length >= chunkLimit) this.#flush()
         else if (!this.#flushQueued) {
           this.#flushQueued = true
@@ -117,10 +126,6 @@ class EventStream extends Readable {
     } finally {
       this.#pumping = false
     }
-  }
-
-  #format(event: StreamEvent): string {
-    return formatEvent(event, typeof event !== 'string' && event.id === null ? null : ++this.#lastId)
   }
 
   flush(): void {
