@@ -29,7 +29,7 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * BENCH_LONG_LIVED_DURATION (s), BENCH_LONG_LIVED_ROUNDS (default BENCH_ROUNDS), BENCH_SSE_API=on|off|only (the
  * event-stream API against a hand-written stream, and a hand-over of many streams; `only` runs just that, without wrk,
  * and refreshes its section of docs/benchmarks.md), BENCH_SSE_API_ROUNDS (default 9), BENCH_SSE_API_WINDOWS (measured windows per route, default 10),
- * BENCH_SSE_API_WINDOW_MS (default 1000),
+ * BENCH_SSE_API_WINDOW_MS (default 1000), BENCH_SSE_API_QUERY (the stream read, default tokens=1000&interval_ms=0),
  * BENCH_SSE_HANDOVER_STREAMS (default 200; 0 skips the hand-over).
  */
 const env = process.env
@@ -69,7 +69,7 @@ async function runSseApi(): Promise<SseApiResults> {
       windowMs: int('BENCH_SSE_API_WINDOW_MS', 1000),
       warmupSeconds,
       connections: int('BENCH_CONNECTIONS', 32),
-      sseQuery: 'tokens=1000&interval_ms=0',
+      sseQuery: env.BENCH_SSE_API_QUERY ?? 'tokens=1000&interval_ms=0',
       handoverStreams: int('BENCH_SSE_HANDOVER_STREAMS', 200),
     },
     log,
