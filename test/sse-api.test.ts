@@ -157,15 +157,17 @@ describe('sendEvents: the format', () => {
     },
   )
 
-  it('counts the stream in open_streams while it is open', async () => {
+  it('counts the stream in open_streams while it is open, plain and through @fastify/sse', async () => {
     const { app, origin } = await start()
     const controller = new AbortController()
-    const response = await request(`${origin}/events`, { signal: controller.signal })
     let seen = ''
-    response.body.on('data', (chunk) => (seen += String(chunk))).on('error', () => {})
-    await waitUntil(() => seen.includes('id: 2\n'))
+    for (const path of ['/events', '/sse']) {
+      const response = await request(`${origin}${path}`, { signal: controller.signal, headers: { accept: 'text/event-stream' } })
+      response.body.on('data', (chunk) => (seen += String(chunk))).on('error', () => {})
+    }
+    await waitUntil(() => seen.split('id: 2\n').length === 3)
     const ready = await request(`${origin}/ready`).then((r) => r.body.json() as Promise<{ open_streams: number; active_requests: number }>)
-    expect(ready).toMatchObject({ open_streams: 1, active_requests: 1 })
+    expect(ready).toMatchObject({ open_streams: 2, active_requests: 2 })
     controller.abort()
     await waitUntil(() => app.lameduck.readiness().activeRequests === 0)
   })
