@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { lifecycleTrials } from './lifecycle-trials.ts'
 import { type LongLivedResults, longLivedBench, longLivedSection } from './long-lived/long-lived-bench.ts'
+import { type SseApiResults, sseApiBench, sseApiSection, sseApiSectionTitle } from './sse-api/sse-api-bench.ts'
 import { type LoadSettings, runWrk, wrkCommand, wrkMissing } from './load/run-wrk.ts'
 import { startOtlpSink } from './otlp-sink.ts'
 import { designSection, environmentLines, figuresOf, goalsOf, goalTable, lifecycleTable, loadTable, roundsTable, shippedTable } from './report.ts'
@@ -25,7 +26,11 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * exactly), BENCH_SETTLE=on|off (off: no full GC before the warm-up: each round's server enters its round in
  * whatever state its start left it in; "bare" and "as shipped" never settle), BENCH_STARTS (starts per variant
  * in the start-time comparison, at least 9), BENCH_LONG_LIVED=off (skip the SSE and WebSocket figures),
- * BENCH_LONG_LIVED_DURATION (s), BENCH_LONG_LIVED_ROUNDS (default BENCH_ROUNDS).
+ * BENCH_LONG_LIVED_DURATION (s), BENCH_LONG_LIVED_ROUNDS (default BENCH_ROUNDS), BENCH_SSE_API=on|off|only (the
+ * event-stream API against a hand-written stream, and a hand-over of many streams; `only` runs just that, without wrk,
+ * and refreshes its section of docs/benchmarks.md), BENCH_SSE_API_ROUNDS (default 9), BENCH_SSE_API_WINDOWS (measured windows per route, default 10),
+ * BENCH_SSE_API_WINDOW_MS (default 1000), BENCH_SSE_API_QUERY (the stream read, default tokens=1000&interval_ms=0),
+ * BENCH_SSE_HANDOVER_STREAMS (default 200; 0 skips the hand-over).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -50,6 +55,50 @@ const findingsPath = fileURLToPath(new URL('./findings.md', import.meta.url))
 const log = (line: string) => process.stdout.write(`${line}\n`)
 const began = performance.now()
 const loadAtStart = loadavg()
+
+// 0. Issue 21: the event-stream API's overhead and a hand-over of many streams (bench/sse-api/). Needs no wrk.
+const sseApiMode = env.BENCH_SSE_API ?? 'on'
+if (!['on', 'off', 'only'].includes(sseApiMode)) throw new Error(`BENCH_SSE_API must be on, off or only; received ${JSON.stringify(sseApiMode)}`)
+async function runSseApi(): Promise<SseApiResults> {
+  const startedAt = new Date().toISOString()
+  const loadAtSseStart = loadavg()
+  const measured = await sseApiBench(
+    {
+      rounds: int('BENCH_SSE_API_ROUNDS', 9),
+      windows: int('BENCH_SSE_API_WINDOWS', 10),
+      windowMs: int('BENCH_SSE_API_WINDOW_MS', 1000),
+      warmupSeconds,
+      connections: int('BENCH_CONNECTIONS', 32),
+      sseQuery: env.BENCH_SSE_API_QUERY ?? 'tokens=1000&interval_ms=0',
+      handoverStreams: int('BENCH_SSE_HANDOVER_STREAMS', 200),
+    },
+    log,
+  )
+  const knobs = Object.entries(env).filter(([name]) => name.startsWith('BENCH_')).map(([name, value]) => `${name}=${value}`)
+  return {
+    ...measured,
+    command: [...knobs.sort(), 'npm run bench'].join(' '),
+    startedAt,
+    loadavg: loadAtSseStart.map((x) => x.toFixed(2)).join(' '),
+    loadavgEnd: loadavg().map((x) => x.toFixed(2)).join(' '),
+  }
+}
+if (sseApiMode === 'only') {
+  const results = await runSseApi()
+  const section = sseApiSection(results)
+  log('')
+  for (const line of section) log(line)
+  if (existsSync(docPath)) {
+    const current = readFileSync(docPath, 'utf8')
+    const at = current.indexOf(`\n${sseApiSectionTitle}\n`)
+    const end = at >= 0 ? current.indexOf('\n## ', at + 1) : -1
+    const before = at >= 0 ? current.slice(0, at) : current.slice(0, current.indexOf('\n## The lifecycle design'))
+    const after = at >= 0 ? (end >= 0 ? current.slice(end) : '') : current.slice(current.indexOf('\n## The lifecycle design'))
+    writeFileSync(docPath, [before, '', ...section].join('\n').replace(/\n+$/, '\n') + after)
+    log(`\nupdated the "${sseApiSectionTitle.slice(3)}" section of ${docPath}`)
+  }
+  process.exit(results.problems.length ? 1 : 0)
+}
 
 const missingWrk = wrkMissing()
 if (missingWrk) {
@@ -185,6 +234,9 @@ let longLived: LongLivedResults | null = null
   }
 }
 
+// 3b'. The event-stream API against a hand-written stream (issue 21); BENCH_SSE_API=off skips it.
+const sseApi: SseApiResults | null = sseApiMode === 'on' ? await runSseApi() : null
+
 // 3c. Start time as a user meets it: the "shipped" variants (bare Fastify and the image's CMD), each a fresh process
 // started as is, alternating, at least 9 each: spawn to the first 200 from /ready, and RSS 300 ms later.
 const coldStarters = active.filter((r) => r.variant.role === 'shipped')
@@ -255,7 +307,7 @@ const goals = goalTable(goalsOf(figures))
 const design = designSection(bench, figures)
 const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.variant.id}: ${p}`))
 log('')
-const longLivedLines = longLived ? longLivedSection(longLived) : []
+const longLivedLines = [...(longLived ? longLivedSection(longLived) : []), ...(sseApi ? sseApiSection(sseApi) : [])]
 for (const line of [...environmentLines(bench), '', ...main, '', ...shipped, '', ...goals, '', ...longLivedLines, ...design, ...problems]) log(line)
 
 // A run of the "as shipped" variants alone (BENCH_VARIANTS=bare,shipped,shipped-traced) refreshes that section of

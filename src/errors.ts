@@ -16,6 +16,7 @@ export const errorCodes = {
   LAMEDUCK_ALREADY_REGISTERED: 'plugin registered twice on one server',
   LAMEDUCK_DRAINING: 'the abort reason of drainSignal: the drain proper has begun',
   LAMEDUCK_DRAIN_NOTICE: 'the abort reason of noticeSignal: the drain deadline is near',
+  LAMEDUCK_INVALID_LAST_EVENT_ID: 'a 400: an event stream was asked to resume from a Last-Event-ID it never sends',
   LAMEDUCK_REQUEST_CLOSED: "the abort reason of a request's signals when its response closed: its client went away, or it was answered",
 } as const
 

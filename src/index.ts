@@ -1,5 +1,6 @@
 export { lameduck, lameduck as default, type Lameduck } from './http/lameduck-plugin.ts'
 export { type InspectionObserver, type LameduckOptions, type ResolvedOptions, defaultOptions } from './http/plugin-options.ts'
+export { sendEvents, sseEvents, streamHandovers, type EventProducer, type EventStreamStart, type ServerSentEvent, type StreamHandover } from './sse/index.ts'
 export { probeRouteConfig } from './admission/probe-route.ts'
 export type { LameduckReadiness } from './http/probe-routes.ts'
 export { lifecycleStreams, whenStopped, type LifecycleActor, type LifecycleStreams } from './streams/lifecycle-streams.ts'

@@ -26,7 +26,7 @@ const integerVariables = {
 
 describe('environment: every bad value names the variable and the value', () => {
   it('tests variables the service really reads', () => {
-    for (const name of [...Object.keys(integerVariables), 'HOST', 'OVER_CAPACITY', 'LOG_LEVEL']) {
+    for (const name of [...Object.keys(integerVariables), 'HOST', 'OVER_CAPACITY', 'STREAM_HANDOVER', 'LOG_LEVEL']) {
       expect(Object.keys(envVariables)).toContain(name)
     }
   })
@@ -45,6 +45,10 @@ describe('environment: every bad value names the variable and the value', () => 
     ['OVER_CAPACITY', 'drop'],
     ['OVER_CAPACITY', 'Reject'],
     ['OVER_CAPACITY', 'reject '],
+    ['STREAM_HANDOVER', ''],
+    ['STREAM_HANDOVER', 'at_drain'],
+    ['STREAM_HANDOVER', 'AT-DRAIN'],
+    ['STREAM_HANDOVER', 'never'],
     ['LOG_LEVEL', ''],
     ['LOG_LEVEL', 'INFO'],
     ['LOG_LEVEL', 'verbose'],

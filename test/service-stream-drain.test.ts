@@ -76,6 +76,31 @@ describe('GET /stream at SIGTERM', () => {
     expect(exit.at - sigtermAt).toBeLessThan(3_900)
   }, 20_000)
 
+  it('with STREAM_HANDOVER=at-drain hands the stream over as the drain begins, not at the notice; exit 0 well before the deadline', async () => {
+    // The notice would come 3 s into the 4 s drain.
+    const service = await start({ DRAIN_TIMEOUT_MS: '4000', DRAIN_NOTICE_MS: '1000', MAX_CONCURRENCY: '4', STREAM_HANDOVER: 'at-drain' })
+    const response = await fetch(`${service.origin}/stream?tokens=100000&interval_ms=20`)
+    const reader = response.body!.getReader()
+    let text = ''
+    let sigtermAt = 0
+    let reconnectAt = 0
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += Buffer.from(value).toString()
+      if (!sigtermAt && text.includes('id: 3\n')) {
+        sigtermAt = performance.now()
+        service.child.kill('SIGTERM')
+      }
+      if (!reconnectAt && text.includes('event: reconnect')) reconnectAt = performance.now()
+    }
+    const exit = await service.exited
+    expect(text.trimEnd().split('\n\n').at(-1)).toMatch(/^event: reconnect\nretry: \d+\ndata: \{"last_event_id":\d+,"retry_ms":\d+\}$/)
+    expect(reconnectAt - sigtermAt).toBeLessThan(2_000)
+    expect(exit).toMatchObject({ code: 0, signal: null })
+    expect(exit.at - sigtermAt).toBeLessThan(3_000)
+  }, 20_000)
+
   it('an EventSource client resumes on a second instance with Last-Event-ID and gets every token exactly once, in order', async () => {
     const [a, b] = await Promise.all([
       start({ DRAIN_TIMEOUT_MS: '2000', DRAIN_NOTICE_MS: '1500', MAX_CONCURRENCY: '4' }),

@@ -91,6 +91,10 @@ describe('GET /stream: bad input is a 400 JSON naming the field and the value', 
     ...integerCases('interval_ms', 0, 60_000),
     ['?tokens=3&tokens=4', {}, 'querystring.tokens must be an integer from 1 to 100000; received ["3","4"]'],
     ['?token=3', {}, 'querystring.token must be absent (unknown option); received "3"'],
+    // Unknown whatever the name: these are Object.prototype's, which an `in` check once took for options.
+    ...['constructor', 'toString', 'hasOwnProperty', '__proto__', 'valueOf'].map(
+      (name) => [`?${name}=1`, {}, `querystring.${name} must be absent (unknown option); received "1"`] as const,
+    ),
     ['?tokens=5', { 'last-event-id': '6' }, 'headers.last-event-id must be an integer from 0 to 5; received "6"'],
     ['?tokens=5', { 'last-event-id': 'tok-3' }, 'headers.last-event-id must be an integer from 0 to 5; received "tok-3"'],
     ['?tokens=5', { 'last-event-id': '-1' }, 'headers.last-event-id must be an integer from 0 to 5; received "-1"'],

@@ -1,5 +1,6 @@
 import { invalidEnv } from '../errors.ts'
 import { type ListenerAtDrain, listenerAtDrainPolicies, overCapacityPolicies, type OverCapacityPolicy } from '../machine/lifecycle-names.ts'
+import { type StreamHandover, streamHandovers } from '../sse/handover.ts'
 import { isLoopbackHost } from './loopback-host.ts'
 import { redactUrl } from '../redact-secrets.ts'
 
@@ -16,6 +17,8 @@ export interface ServiceConfig {
   readonly drainNoticeMs: number | null
   readonly shutdownDelayMs: number
   readonly listenerAtDrain: ListenerAtDrain
+  /** When `/stream` hands its streams over: the plugin's `streamHandover`. */
+  readonly streamHandover: StreamHandover
   readonly overCapacity: OverCapacityPolicy
   readonly logLevel: LogLevel
   readonly startupMs: number
@@ -39,6 +42,7 @@ export const envVariables = {
   DRAIN_NOTICE_MS: { default: '5000', describe: 'how long before the drain deadline streams and long work are told to hand over; at most DRAIN_TIMEOUT_MS (unset: 5000 or DRAIN_TIMEOUT_MS, whichever is smaller)' },
   SHUTDOWN_DELAY_MS: { default: '0', describe: 'not-ready-but-serving time after SIGTERM, before the listener closes (Kubernetes: 5000-10000)' },
   LISTENER_AT_DRAIN: { default: 'keep', describe: '`keep`: the listener stays open until exit so liveness and readiness probes are answered during the drain (Cerebrium may restart a replica whose health check fails), every other new request 503 with `Retry-After`; `close`: new connections are refused at the drain (Kubernetes, which ignores liveness while a pod terminates)' },
+  STREAM_HANDOVER: { default: 'at-notice', describe: 'when /stream hands its streams over to another replica: `at-notice` (at DRAIN_NOTICE_MS before the deadline), `at-drain` (as the drain begins) or `finish` (never; the drain waits for them)' },
   OVER_CAPACITY: { default: 'admit', describe: '`admit` serves requests beyond MAX_CONCURRENCY; `reject` answers them 503 with Retry-After' },
   LOG_LEVEL: { default: 'info', describe: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   STARTUP_MS: { default: '0', describe: 'simulated startup work before the service is ready (to watch `starting`)' },
@@ -76,6 +80,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv): ServiceConfig {
     drainNoticeMs: drainNotice(env.DRAIN_NOTICE_MS, drainTimeoutMs),
     shutdownDelayMs: integer('SHUTDOWN_DELAY_MS', get('SHUTDOWN_DELAY_MS'), 0, maxTimerMs),
     listenerAtDrain: oneOf('LISTENER_AT_DRAIN', get('LISTENER_AT_DRAIN'), listenerAtDrainPolicies),
+    streamHandover: oneOf('STREAM_HANDOVER', get('STREAM_HANDOVER'), streamHandovers),
     overCapacity: oneOf('OVER_CAPACITY', get('OVER_CAPACITY'), overCapacityPolicies),
     logLevel: oneOf('LOG_LEVEL', get('LOG_LEVEL'), logLevels),
     startupMs: integer('STARTUP_MS', get('STARTUP_MS'), 0, maxTimerMs),

@@ -4,6 +4,7 @@ import { schemaCheck } from '../config/schema-check.ts'
 import { invalidOption } from '../errors.ts'
 import type { StartupWork } from '../machine/lifecycle-machine.ts'
 import { type ListenerAtDrain, listenerAtDrainPolicies, overCapacityPolicies, type OverCapacityPolicy } from '../machine/lifecycle-names.ts'
+import { defaultStreamReconnect, type StreamHandover, streamHandovers, type StreamReconnect } from '../sse/handover.ts'
 import type { WebsocketGoodbye } from '../transport/upgraded-sessions.ts'
 
 export interface LameduckOptions {
@@ -32,6 +33,13 @@ export interface LameduckOptions {
    * failed liveness check during the stop (Cerebrium); Kubernetes ignores liveness once a pod terminates.
    */
   listenerAtDrain?: ListenerAtDrain
+  /**
+   * When event streams (`lameduck/sse`) are handed over: `'at-notice'` (default), `'at-drain'` or `'finish'`.
+   * A route's `config.streamHandover` overrides it.
+   */
+  streamHandover?: StreamHandover
+  /** The last event of a handed-over stream. Default `{ event: 'reconnect', retryMs: 1000, spreadMs: 1000 }`. */
+  streamReconnect?: Partial<StreamReconnect>
   /** `admit` (default): serve and report at capacity. `reject`: answer 503 with Retry-After. */
   overCapacity?: OverCapacityPolicy
   /** Seconds put in Retry-After on a 503. Default 1. */
@@ -76,6 +84,8 @@ export interface ResolvedOptions {
   readonly drainNoticeMs: number
   readonly websocketGoodbye: WebsocketGoodbye | null
   readonly listenerAtDrain: ListenerAtDrain
+  readonly streamHandover: StreamHandover
+  readonly streamReconnect: StreamReconnect
   readonly overCapacity: OverCapacityPolicy
   readonly retryAfterSeconds: number
   readonly probes: { readonly health: string | false; readonly ready: string | false }
@@ -95,6 +105,7 @@ export const defaultOptions = {
   shutdownDelayMs: 0,
   drainNoticeMs: 5_000,
   listenerAtDrain: 'close',
+  streamHandover: 'at-notice',
   overCapacity: 'admit',
   retryAfterSeconds: 1,
   closeTimeoutMs: 5_000,
@@ -126,6 +137,8 @@ interface DataOptions {
   drainNoticeMs?: number
   websocketGoodbye?: Partial<WebsocketGoodbye> | false
   listenerAtDrain?: ListenerAtDrain
+  streamHandover?: StreamHandover
+  streamReconnect?: Partial<StreamReconnect>
   overCapacity?: OverCapacityPolicy
   retryAfterSeconds?: number
   probes?: { health?: string | false; ready?: string | false }
@@ -169,6 +182,17 @@ const dataSchema = {
       ],
     },
     listenerAtDrain: { type: 'string', enum: [...listenerAtDrainPolicies] },
+    streamHandover: { type: 'string', enum: [...streamHandovers] },
+    streamReconnect: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        // An event name is one line of the stream.
+        event: { type: 'string', pattern: '^[^\\r\\n]+$', maxLength: 100 },
+        retryMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+        spreadMs: { type: 'integer', minimum: 0, maximum: maxTimerMs },
+      },
+    },
     overCapacity: { type: 'string', enum: [...overCapacityPolicies] },
     retryAfterSeconds: { type: 'integer', minimum: 0, maximum: 86_400 },
     probes: {
@@ -245,6 +269,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     drainNoticeMs: Math.min(d.drainNoticeMs ?? defaultOptions.drainNoticeMs, drainTimeoutMs),
     websocketGoodbye,
     listenerAtDrain: d.listenerAtDrain ?? defaultOptions.listenerAtDrain,
+    streamHandover: d.streamHandover ?? defaultOptions.streamHandover,
+    streamReconnect: Object.freeze({ ...defaultStreamReconnect, ...(d.streamReconnect ?? {}) }),
     overCapacity: d.overCapacity ?? defaultOptions.overCapacity,
     retryAfterSeconds: d.retryAfterSeconds ?? defaultOptions.retryAfterSeconds,
     probes: Object.freeze(probes),

@@ -47,6 +47,7 @@ export function buildService(
     ...(config.drainNoticeMs === null ? {} : { drainNoticeMs: config.drainNoticeMs }),
     shutdownDelayMs: config.shutdownDelayMs,
     listenerAtDrain: config.listenerAtDrain,
+    streamHandover: config.streamHandover,
     overCapacity: config.overCapacity,
     startup: config.startupMs > 0 ? (signal: AbortSignal) => sleep(config.startupMs, undefined, { signal }) : undefined,
     ...(inspector ? { inspect: (inspector as LifecycleInspector).inspect } : {}),

@@ -30,7 +30,8 @@ export class StreamRequestInvalid extends Error {
  */
 export function parseStreamRequest(query: Record<string, unknown>, lastEventId: unknown): StreamRequest {
   for (const [name, value] of Object.entries(query)) {
-    if (!(name in streamLimits)) throw invalid(`querystring.${name}`, value, 'absent (unknown option)')
+    // Own names only: `in` also finds `constructor`, `toString`... on the prototype, and took them for options.
+    if (!Object.hasOwn(streamLimits, name)) throw invalid(`querystring.${name}`, value, 'absent (unknown option)')
   }
   const tokens = integer('querystring.tokens', query.tokens, streamLimits.tokens)
   const intervalMs = integer('querystring.interval_ms', query.interval_ms, streamLimits.interval_ms)

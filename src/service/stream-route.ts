@@ -1,70 +1,55 @@
-import { Readable } from 'node:stream'
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { DrainNotice } from '../http/drain-notice.ts'
-import { doneEvent, reconnectEvent, tokenEvent } from './sse-events.ts'
+import type { FastifyInstance } from 'fastify'
+import { sendEvents } from '../sse/event-stream.ts'
+import type { ServerSentEvent } from '../sse/sse-format.ts'
 import { parseStreamRequest, type StreamRequest } from './stream-query.ts'
 
-export interface StreamRouteOptions {
-  /** Shortest reconnection delay (`retry:`) sent with `event: reconnect`. */
-  readonly reconnectMs: number
-  /**
-   * The delay is spread at random over this much more: every stream on a replica gets the notice
-   * at the same instant, and without a spread all its clients would reconnect in the same millisecond.
-   */
-  readonly reconnectSpreadMs: number
-}
-
-export const defaultStreamRouteOptions: StreamRouteOptions = Object.freeze({ reconnectMs: 1000, reconnectSpreadMs: 1000 })
-
 /**
- * `GET /stream`: a deterministic token stream as Server-Sent Events, the shape of an LLM's output.
- * Any replica can continue a stream from `Last-Event-ID`, so when the drain notice fires a stream
- * tells its client to reconnect and ends cleanly, and the client resumes on another replica.
+ * `GET /stream`: a deterministic token stream as Server-Sent Events, the shape of an LLM's output, on
+ * lameduck's event-stream API (the API's first user, issue 21). Any replica can continue a stream from
+ * `Last-Event-ID`, so at the hand-over (the plugin's `streamHandover`: the notice by default, the drain
+ * with `STREAM_HANDOVER=at-drain`) the API tells the client to reconnect and ends cleanly, and the client
+ * resumes on another replica. Token k is event k, so the API's numbering is the token's index.
  */
-export function streamRoute(fastify: FastifyInstance, options: StreamRouteOptions = defaultStreamRouteOptions): void {
+export function streamRoute(fastify: FastifyInstance): void {
   fastify.get('/stream', async (request, reply) => {
+    // The query and the header's range are the service's to check; the API checks the header's form.
     const asked = parseStreamRequest(request.query as Record<string, unknown>, request.headers['last-event-id'])
-    const stop = stopSignal(request)
-    const retryMs = () => options.reconnectMs + Math.floor(Math.random() * options.reconnectSpreadMs)
-    reply.header('content-type', 'text/event-stream').header('cache-control', 'no-store')
-    // Fastify pipes the stream: a client that reads slowly slows the generator down (backpressure),
-    // and one that leaves destroys the stream, which ends the generator.
-    return reply.send(Readable.from(events(asked, stop, retryMs)))
+    return sendEvents(reply, ({ lastEventId, signal }) => tokens(asked, lastEventId, signal))
   })
 }
 
 /**
- * Whole events only, in order; at `stop`, `event: reconnect` and the end. Paced tokens go out one
- * event per chunk. Unpaced (`interval_ms=0`) they go out `unpacedBatch` to a chunk, a write each
- * rather than a write per event, and the loop still yields between chunks so that timers (the
- * notice) and other requests run.
+ * The tokens after `after`, then `done` (no id: it is not a token to resume from). Paced tokens come one
+ * a wait; unpaced (`interval_ms=0`) `unpacedBatch` at a time, yielded together and written as one chunk, and the
+ * loop still yields between batches so that timers (the hand-over) and other requests run.
  */
-async function* events(asked: StreamRequest, stop: AbortSignal, retryMs: () => number): AsyncGenerator<string> {
-  const perChunk = asked.intervalMs > 0 ? 1 : unpacedBatch
-  let index = asked.after
+async function* tokens(asked: StreamRequest, after: number, stop: AbortSignal): AsyncGenerator<ServerSentEvent | ServerSentEvent[]> {
+  const perTurn = asked.intervalMs > 0 ? 1 : unpacedBatch
+  let index = after
   while (index < asked.tokens) {
-    if (index > asked.after) await pause(asked.intervalMs, stop)
-    if (stop.aborted) {
-      yield reconnectEvent(index, retryMs())
-      return
+    if (index > after) await pause(asked.intervalMs, stop)
+    // Handed over or the client left: the API has ended the stream.
+    if (stop.aborted) return
+    const last = Math.min(index + perTurn, asked.tokens)
+    // A batch in one yield: one step of the generator for all of them (bench/sse-api/).
+    const batch: ServerSentEvent[] = []
+    while (index < last) {
+      index++
+      batch.push({ event: 'token', data: `{"index":${index},"token":"tok-${index}"}` })
     }
-    let chunk = ''
-    const last = Math.min(index + perChunk, asked.tokens)
-    while (index < last) chunk += tokenEvent(++index)
-    yield chunk
+    yield batch
   }
-  yield doneEvent(asked.tokens)
+  yield { id: null, event: 'done', data: `{"tokens":${asked.tokens}}` }
 }
 
 const unpacedBatch = 64
 
 /**
- * Waits between chunks, ending early at `stop`. With no interval it only yields to the event loop, and
+ * Waits between batches, ending early at `stop`. With no interval it only yields to the event loop, and
  * without the signal: a turn ends by itself, and handing a signal to a timer costs Node an abort listener
- * added and removed, 3-4 µs a turn, close to a tenth of what a 64-event chunk costs the server here
- * (bench/profile/abort-signal-cost.ts).
- * The caller reads `stop.aborted` after each wait either way.
+ * added and removed, 3-4 µs a turn (bench/profile/abort-signal-cost.ts). The caller reads `stop.aborted`
+ * after each wait either way.
  */
 async function pause(ms: number, stop: AbortSignal): Promise<void> {
   if (ms === 0) return yieldToLoop()
@@ -73,14 +58,4 @@ async function pause(ms: number, stop: AbortSignal): Promise<void> {
   } catch {
     // Aborted: the caller reads `stop.aborted`.
   }
-}
-
-/**
- * lameduck's per-request drain notice, which also fires when the client goes away. Without
- * lameduck (the benchmark's baseline app) the request has no `lameduck`, and only the client
- * going away (Fastify's `request.signal`) stops the stream.
- */
-function stopSignal(request: FastifyRequest): AbortSignal {
-  const notice: DrainNotice | undefined = request.lameduck
-  return notice ? notice.noticeSignal : request.signal
 }

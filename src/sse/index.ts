@@ -1,0 +1,5 @@
+export { type EventProducer, type EventStreamOptions, type EventStreamStart, type EventYield, sendEvents } from './event-stream.ts'
+export { type SseMessage, sseEvents } from './fastify-sse.ts'
+export { defaultStreamReconnect, type HandoverOptions, type StreamHandover, type StreamReconnect, streamHandovers } from './handover.ts'
+export { LastEventIdInvalid, parseLastEventId } from './last-event-id.ts'
+export type { ServerSentEvent, StreamEvent } from './sse-format.ts'
