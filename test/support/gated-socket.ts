@@ -5,8 +5,8 @@ import { Duplex } from 'node:stream'
 /**
  * A TCP connection whose outgoing bytes a test can hold back, under a client that writes by itself
  * (TLS, node:http2, ws): the client believes it sent a request, the server has seen only part of it.
- * `holdAfter(n)` lets the next n bytes through and keeps the rest; `release()` sends what was kept
- * and lets everything through again. Incoming bytes always pass.
+ * `holdAfter(n)` lets the next n bytes through and keeps the rest; `passHeld()` sends what was kept and
+ * keeps holding; `release()` sends what was kept and lets everything through again. Incoming bytes always pass.
  */
 export class GatedSocket extends Duplex {
   readonly tcp: Socket
@@ -53,6 +53,14 @@ export class GatedSocket extends Duplex {
     this.#allowance = Number.POSITIVE_INFINITY
     const held = Buffer.concat(this.#held)
     this.#held = []
+    if (held.length > 0) this.#send(held)
+  }
+
+  /** Sends what is held and keeps holding what comes next. */
+  passHeld(): void {
+    const held = Buffer.concat(this.#held)
+    this.#held = []
+    this.#allowance = 0
     if (held.length > 0) this.#send(held)
   }
 
