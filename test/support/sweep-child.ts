@@ -78,6 +78,11 @@ export class SweepChild {
     return this.service.waitForLog((l) => l.sweep === stage && (tag === undefined || l.tag === tag))
   }
 
+  /** Waits for Fastify's `incoming request` line for `url`: the head was read, the onRequest hooks run. */
+  waitForRequest(url: string): Promise<unknown> {
+    return this.service.waitForLog((l) => l.msg === 'incoming request' && (l.req as { url?: string } | undefined)?.url === url)
+  }
+
   /** Waits until the server has accepted the connection from `localPort` and read at least `bytes` of it. */
   async awaitRead(localPort: number, bytes: number): Promise<void> {
     const deadline = Date.now() + 10_000

@@ -171,3 +171,21 @@ export function alongside(own: Observation, other: Observation): Observation {
     lastAnswerAt: Math.max(own.lastAnswerAt, other.lastAnswerAt),
   }
 }
+
+/**
+ * Judges a Server-Sent Events response: whole events in a chunked body that ends with its terminator,
+ * the last event `reconnect` or `done`, then a FIN. A 503 (or no answer) is judged as any response.
+ */
+export async function observeStream(raw: RawH1, timeoutMs = 10_000): Promise<Observation> {
+  const plain = await raw.observe(1, timeoutMs)
+  const [response] = raw.responses()
+  if (response?.status !== 200) return plain
+  const events = response.body.split('\n\n').filter((e) => e.length > 0)
+  const last = /^event: (\w+)$/m.exec(events.at(-1) ?? '')?.[1] ?? 'none'
+  const problems = [...plain.problems]
+  if (!response.body.endsWith('\n\n')) problems.push('an event cut short')
+  if (last !== 'reconnect' && last !== 'done') problems.push(`last event ${last}`)
+  const ending = plain.sees.slice(plain.sees.indexOf(', ') + 2)
+  const sees = `200 stream${events.length > 1 ? ' of tokens' : ''}, ending \`event: ${last}\`${response.complete ? ' and the chunked terminator' : ' cut short'}, ${ending}`
+  return { sees, problems, lastAnswerAt: plain.lastAnswerAt }
+}
