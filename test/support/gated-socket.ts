@@ -16,6 +16,8 @@ export class GatedSocket extends Duplex {
   error: NodeJS.ErrnoException | null = null
   #allowance = Number.POSITIVE_INFINITY
   #held: Buffer[] = []
+  /** The client ended its side while bytes were held: the FIN waits behind them. */
+  #endHeld = false
 
   constructor(tcp: Socket) {
     super()
@@ -54,6 +56,7 @@ export class GatedSocket extends Duplex {
     const held = Buffer.concat(this.#held)
     this.#held = []
     if (held.length > 0) this.#send(held)
+    if (this.#endHeld) this.tcp.end()
   }
 
   /** Sends what is held and keeps holding what comes next. */
@@ -82,7 +85,8 @@ export class GatedSocket extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.tcp.end()
+    if (this.#held.length > 0 || this.#allowance !== Number.POSITIVE_INFINITY) this.#endHeld = true
+    else this.tcp.end()
     callback()
   }
 
