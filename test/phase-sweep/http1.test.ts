@@ -1,18 +1,22 @@
 import { describe } from 'vitest'
 import { phaseSweep } from '../support/sweep-cell.ts'
 import type { SweepChild } from '../support/sweep-child.ts'
-import { alongside, getRequest, postRequest, RawH1, workInFlight } from '../support/sweep-http1.ts'
+import { alongside, connectLate, getRequest, postRequest, RawH1, workInFlight } from '../support/sweep-http1.ts'
 
 // Issue 18, the phase sweep: SIGTERM at each phase of a plain HTTP/1.1 exchange, on the reference
 // service in a child process. Each cell stops its client at a phase boundary and knows the server got
 // there (it read the bytes: /sweep/conn; its handler reached a stage: a `sweep:` log line) before the signal.
 const sweep = phaseSweep(['HTTP/1.1, one request', 'HTTP/1.1 keep-alive, second request', 'HTTP/1.1, three pipelined'])
 
-/** Writes `before`, waits until the server has read it, SIGTERM, then (20 ms into the drain) writes `after`. */
-async function splitAtSigterm(child: SweepChild, raw: RawH1, before: string, after: string): Promise<void> {
+/**
+ * Writes `before`, waits until the server has read it, SIGTERM, then (20 ms into the drain) writes `after`;
+ * `inGrace`: only if that is still within the first-request grace (else the cell runs again).
+ */
+async function splitAtSigterm(child: SweepChild, raw: RawH1, before: string, after: string, inGrace = false): Promise<void> {
   raw.write(before)
   await child.awaitRead(raw.localPort, raw.written)
   await child.sigtermAndDrain()
+  if (inGrace) child.inGrace()
   raw.write(after)
 }
 
@@ -23,11 +27,20 @@ const bodyStart = upload.indexOf('\r\n\r\n') + 4
 describe.concurrent('HTTP/1.1, one request', () => {
   const kind = 'HTTP/1.1, one request'
   sweep.cell(kind, {
+    phase: 'not connected yet, other work in flight',
+    then: 'connects 20 ms into the drain',
+    run: async (child) => {
+      const other = await workInFlight(child)
+      await child.sigtermAndDrain()
+      return alongside(await connectLate(child.port, hold), await other.observe(1))
+    },
+  })
+  sweep.cell(kind, {
     phase: 'connection accepted, nothing sent, nothing else in flight',
     then: 'sends `GET /sweep/hold` 20 ms into the drain',
     run: async (child) => {
       const raw = await RawH1.connect(child.port)
-      await splitAtSigterm(child, raw, '', hold)
+      await splitAtSigterm(child, raw, '', hold, true)
       return raw.observe(1)
     },
   })
@@ -37,7 +50,7 @@ describe.concurrent('HTTP/1.1, one request', () => {
     run: async (child) => {
       const other = await workInFlight(child)
       const raw = await RawH1.connect(child.port)
-      await splitAtSigterm(child, raw, '', hold)
+      await splitAtSigterm(child, raw, '', hold, true)
       return alongside(await raw.observe(1), await other.observe(1))
     },
   })

@@ -67,6 +67,7 @@ describe.concurrent(kind, () => {
       const raw = await RawH1.connect(child.port)
       await child.awaitRead(raw.localPort, 0)
       await child.sigtermAndDrain()
+      child.inGrace()
       raw.write(getRequest('/stream?tokens=50&interval_ms=20'))
       return alongside(await observeStream(raw), await other.observe(1))
     },

@@ -45,6 +45,8 @@ async function stopInHandshake(child: SweepChild, at: 'nothing' | 'handshake'): 
     await untilHeld(gate)
   }
   await child.sigtermAndDrain()
+  // The connection becomes HTTP once the handshake ends, and then gets the first-request grace.
+  child.inGrace()
   gate.release()
   return raw
 }

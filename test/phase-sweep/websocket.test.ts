@@ -20,6 +20,8 @@ async function upgradeAcrossSigterm(child: SweepChild, passBytes: number): Promi
   await untilHeld(client)
   await child.awaitRead(client.gate.localPort, client.gate.sent)
   await child.sigtermAndDrain()
+  // Within the first-request grace, and while the other work (if any) is still in flight.
+  child.inGrace()
   client.gate.release()
   return client
 }

@@ -13,6 +13,11 @@ export interface SweepChildOptions {
   tls?: { certFile: string; keyFile: string; ca: string }
 }
 
+/** Thrown when the machine was too slow for a cell's timing precondition: the cell is run again. */
+export class SlowMachine extends Error {}
+
+const graceBudgetMs = 150
+
 /** Small limits, so every cell is fast and a stuck one ends at a near deadline. */
 const sweepEnv = { DRAIN_TIMEOUT_MS: '3000', MAX_CONCURRENCY: '8', LOG_LEVEL: 'info' }
 
@@ -31,7 +36,7 @@ export class SweepChild {
   constructor(options: SweepChildOptions) {
     this.transport = options.transport ?? 'http'
     this.tls = options.tls
-    const tlsEnv = options.tls ? { SWEEP_CERT_FILE: options.tls.certFile, SWEEP_KEY_FILE: options.tls.keyFile } : {}
+    const tlsEnv: Record<string, string> = options.tls ? { SWEEP_CERT_FILE: options.tls.certFile, SWEEP_KEY_FILE: options.tls.keyFile } : {}
     this.service = new ChildService(`${fixturesDir}phase-sweep-service.ts`, {
       ...sweepEnv,
       SWEEP_TRANSPORT: this.transport,
@@ -71,6 +76,16 @@ export class SweepChild {
     this.sigterm()
     await this.draining()
     if (ms > 0) await sleep(ms)
+  }
+
+  /**
+   * For a cell whose client must act within the first-request grace (250 ms from the drain's start,
+   * src/transport/http1-drain.ts): fails with SlowMachine if 150 ms have passed since SIGTERM, so the
+   * cell is run again rather than judged at a phase it did not reach.
+   */
+  inGrace(): void {
+    const elapsed = performance.now() - this.sigtermAt
+    if (elapsed > graceBudgetMs) throw new SlowMachine(`the client acted ${Math.round(elapsed)} ms after SIGTERM, past the ${graceBudgetMs} ms budget`)
   }
 
   /** Waits for the fixture's `sweep: <stage>` line, for the request tagged `tag` if given. */

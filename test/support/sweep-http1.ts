@@ -189,3 +189,20 @@ export async function observeStream(raw: RawH1, timeoutMs = 10_000): Promise<Obs
   const sees = `200 stream${events.length > 1 ? ' of tokens' : ''}, ending \`event: ${last}\`${response.complete ? ' and the chunked terminator' : ' cut short'}, ${ending}`
   return { sees, problems, lastAnswerAt: plain.lastAnswerAt }
 }
+
+/** A connect after the listener closed: ECONNREFUSED (a proxy retries it elsewhere), or whatever the request then gets. */
+export async function connectLate(port: number, request: string): Promise<Observation> {
+  const socket = connect({ port, host: '127.0.0.1' })
+  const failed = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    socket.once('connect', () => resolve(null))
+    socket.once('error', resolve)
+  })
+  if (failed) {
+    const refused = failed.code === 'ECONNREFUSED'
+    return { sees: failed.code ?? failed.message, problems: refused ? [] : [`connect failed: ${failed.code}`], lastAnswerAt: performance.now() }
+  }
+  const raw = new RawH1(socket)
+  raw.write(request)
+  const seen = await raw.observe(1)
+  return { ...seen, sees: `accepted after the listener closed: ${seen.sees}`, problems: [...seen.problems, 'accepted after the listener closed'] }
+}
