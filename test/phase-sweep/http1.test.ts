@@ -228,9 +228,10 @@ describe.concurrent('HTTP/1.1, three pipelined', () => {
     run: async (child) => {
       const raw = await RawH1.connect(child.port)
       const third = held('p3')
-      raw.write(held('p1') + held('p2'))
+      // The first two answer 400 ms into the drain: the third's rest arrives while they still run.
+      raw.write(getRequest('/sweep/hold?tag=p1&after_ms=400') + getRequest('/sweep/hold?tag=p2&after_ms=400'))
       for (const tag of ['p1', 'p2']) await child.waitStage('handler', tag)
-      await splitAtSigterm(child, raw, third.slice(0, 20), third.slice(20))
+      await splitAtSigterm(child, raw, third.slice(0, 20), third.slice(20), true)
       return raw.observe(3)
     },
   })

@@ -57,13 +57,13 @@ export function phaseSweep(kinds: readonly SweepKind[], tls?: () => SweepChildOp
     cell(kind: SweepKind, spec: CellSpec): void {
       const key = table.declare(kind, spec.phase, spec.then)
       it.concurrent(`${kind}: SIGTERM when ${spec.phase}, then ${spec.then}: an allowed answer, exit 0 promptly`, async () => {
-        let child: SweepChild
+        let child: SweepChild | undefined
         let observation: Observation
         let exit: Awaited<ReturnType<SweepChild['exit']>>
         for (let attempt = 1; ; attempt++) {
           const release = await slot()
-          child = await SweepChild.start({ ...spec.child, tls: tls?.() })
           try {
+            child = await SweepChild.start({ ...spec.child, tls: tls?.() })
             observation = await spec.run(child)
             exit = await child.exit()
             break
@@ -72,7 +72,7 @@ export function phaseSweep(kinds: readonly SweepKind[], tls?: () => SweepChildOp
             table.record(key, `no outcome: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, '?')
             throw error
           } finally {
-            await child.stop()
+            await child?.stop()
             release()
           }
         }
