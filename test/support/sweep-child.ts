@@ -105,7 +105,8 @@ export class SweepChild {
       const seen = await this.probe(`/sweep/conn?port=${localPort}`)
       if (seen.accepted && seen.bytes_read >= bytes) return
       if (Date.now() > deadline) throw new Error(`server read ${seen.bytes_read} of ${bytes} bytes from port ${localPort} (accepted: ${seen.accepted})`)
-      await sleep(5)
+      // Each look is a connection and a request: on a loaded machine, looking often slows what it waits for.
+      await sleep(15)
     }
   }
 
