@@ -26,15 +26,18 @@ const bodyStart = upload.indexOf('\r\n\r\n') + 4
 
 describe.concurrent('HTTP/1.1, one request', () => {
   const kind = 'HTTP/1.1, one request'
-  sweep.cell(kind, {
-    phase: 'not connected yet, other work in flight',
-    then: 'connects 20 ms into the drain',
-    run: async (child) => {
-      const other = await workInFlight(child)
-      await child.sigtermAndDrain()
-      return alongside(await connectLate(child.port, hold), await other.observe(1))
-    },
-  })
+  for (const listener of ['keep', 'close']) {
+    sweep.cell(kind, {
+      phase: `not connected yet, other work in flight (\`LISTENER_AT_DRAIN=${listener}\`)`,
+      then: 'connects and sends `GET /sweep/hold` 20 ms into the drain',
+      child: { env: { LISTENER_AT_DRAIN: listener } },
+      run: async (child) => {
+        const other = await workInFlight(child)
+        await child.sigtermAndDrain()
+        return alongside(await connectLate(child.port, hold), await other.observe(1))
+      },
+    })
+  }
   sweep.cell(kind, {
     phase: 'connection accepted, nothing sent, nothing else in flight',
     then: 'sends `GET /sweep/hold` 20 ms into the drain',

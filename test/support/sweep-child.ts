@@ -18,6 +18,9 @@ export class SlowMachine extends Error {}
 
 const graceBudgetMs = 150
 
+/** How long to wait for a log line: it bounds a hang, and a machine shared with other suites can be very slow. */
+const waitMs = 30_000
+
 /** Small limits, so every cell is fast and a stuck one ends at a near deadline. */
 const sweepEnv = { DRAIN_TIMEOUT_MS: '3000', MAX_CONCURRENCY: '8', LOG_LEVEL: 'info' }
 
@@ -68,7 +71,7 @@ export class SweepChild {
    * With nothing in flight the lifecycle passes through it in one step and logs only `stopped`.
    */
   draining(): Promise<unknown> {
-    return this.service.waitForLog((l) => String(l.msg).startsWith('lifecycle:') && (l.lifecycle === 'draining.drain' || l.lifecycle === 'stopped'))
+    return this.service.waitForLog((l) => String(l.msg).startsWith('lifecycle:') && (l.lifecycle === 'draining.drain' || l.lifecycle === 'stopped'), waitMs)
   }
 
   /** SIGTERM, then the drain proper's log line, then `ms` more. */
@@ -90,17 +93,17 @@ export class SweepChild {
 
   /** Waits for the fixture's `sweep: <stage>` line, for the request tagged `tag` if given. */
   waitStage(stage: string, tag?: string): Promise<unknown> {
-    return this.service.waitForLog((l) => l.sweep === stage && (tag === undefined || l.tag === tag))
+    return this.service.waitForLog((l) => l.sweep === stage && (tag === undefined || l.tag === tag), waitMs)
   }
 
   /** Waits for Fastify's `incoming request` line for `url`: the head was read, the onRequest hooks run. */
   waitForRequest(url: string): Promise<unknown> {
-    return this.service.waitForLog((l) => l.msg === 'incoming request' && (l.req as { url?: string } | undefined)?.url === url)
+    return this.service.waitForLog((l) => l.msg === 'incoming request' && (l.req as { url?: string } | undefined)?.url === url, waitMs)
   }
 
   /** Waits until the server has accepted the connection from `localPort` and read at least `bytes` of it. */
   async awaitRead(localPort: number, bytes: number): Promise<void> {
-    const deadline = Date.now() + 10_000
+    const deadline = Date.now() + waitMs
     for (;;) {
       const seen = await this.probe(`/sweep/conn?port=${localPort}`)
       if (seen.accepted && seen.bytes_read >= bytes) return
@@ -111,7 +114,7 @@ export class SweepChild {
   }
 
   async exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }> {
-    const result = await this.service.exit(10_000)
+    const result = await this.service.exit(20_000)
     return { code: result.code, signal: result.signal, at: this.exitAt }
   }
 
