@@ -17,7 +17,7 @@ const hold = getRequest('/sweep/hold')
 async function handshaken(child: SweepChild): Promise<{ gate: GatedSocket; raw: RawH1 }> {
   const gate = await GatedSocket.connect(child.port)
   const tls = tlsOver(gate, certificate().ca)
-  const raw = new RawH1(tls)
+  const raw = new RawH1(tls, gate)
   await secured(tls)
   return { gate, raw }
 }
@@ -35,7 +35,7 @@ async function stopInHandshake(child: SweepChild, at: 'nothing' | 'handshake'): 
   const gate = await GatedSocket.connect(child.port)
   gate.hold()
   await child.awaitRead(gate.localPort, 0)
-  const raw = new RawH1(tlsOver(gate, certificate().ca))
+  const raw = new RawH1(tlsOver(gate, certificate().ca), gate)
   raw.write(hold)
   if (at === 'handshake') {
     await untilHeld(gate)

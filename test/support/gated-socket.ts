@@ -27,8 +27,10 @@ export class GatedSocket extends Duplex {
     })
     tcp.on('end', () => this.push(null))
     tcp.on('error', (error) => {
+      // Kept here, not passed up: the layers above (TLS's stream wrapper) re-emit it where no one listens.
+      // They see the connection close; a test reads a reset from `error`.
       this.error = error
-      this.destroy(error)
+      this.destroy()
     })
     tcp.on('close', () => this.destroy())
   }

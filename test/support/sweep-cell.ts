@@ -49,7 +49,8 @@ export const promptExitMs = 1_500
  */
 export function phaseSweep(kinds: readonly SweepKind[], tls?: () => SweepChildOptions['tls']) {
   const table = new SweepTable(kinds)
-  afterAll(() => {
+  afterAll(async () => {
+    await SweepChild.stopAll()
     const diff = table.settle()
     if (diff) throw new Error(diff)
   })

@@ -49,8 +49,17 @@ export class SweepChild {
     this.service.child.once('exit', () => (this.exitAt = performance.now()))
   }
 
+  /** Every child not yet exited, for `stopAll` after a cell that timed out before its own cleanup. */
+  static readonly running = new Set<SweepChild>()
+
+  static async stopAll(): Promise<void> {
+    await Promise.all([...SweepChild.running].map((child) => child.stop()))
+  }
+
   static async start(options: SweepChildOptions = {}): Promise<SweepChild> {
     const child = new SweepChild(options)
+    SweepChild.running.add(child)
+    child.service.child.once('exit', () => SweepChild.running.delete(child))
     const line = await child.service.waitForLog((l) => typeof l.msg === 'string' && /listening at https?:\/\//.test(l.msg), 30_000)
     child.port = Number(/:(\d+)$/.exec(String(line.msg))?.[1])
     await child.service.waitForPhase('running', 30_000)

@@ -36,7 +36,8 @@ export class H2Sweep {
     this.session = session
     session.on('goaway', (code: number, lastStreamId: number) => (this.goaway ??= { code, lastStreamId }))
     session.on('error', (error: NodeJS.ErrnoException) => (this.sessionError = error.code ?? error.message))
-    this.closed = once(session, 'close').then(() => {})
+    // Not events.once: it rejects on an 'error' first, and a client a retried cell left behind is never observed.
+    this.closed = new Promise((resolve) => session.once('close', () => resolve()))
   }
 
   /** Connects; with `held`, nothing reaches the server (not even the TLS ClientHello or the preface) until released. */

@@ -27,16 +27,24 @@ export class RawH1 {
   written = 0
   readonly closed: Promise<void>
 
-  constructor(socket: Socket) {
+  /** The TCP connection under a TLS socket, whose resets the TLS socket reports only as a close. */
+  readonly #gate: { error: NodeJS.ErrnoException | null } | undefined
+
+  constructor(socket: Socket, gate?: { error: NodeJS.ErrnoException | null }) {
     this.socket = socket
+    this.#gate = gate
     socket.setEncoding('latin1')
     socket.on('data', (chunk: string) => {
       this.received += chunk
       this.lastDataAt = performance.now()
     })
     socket.on('end', () => (this.ended = true))
-    socket.on('error', (error) => (this.error = error))
-    this.closed = once(socket, 'close').then(() => {})
+    socket.on('error', (error) => {
+      this.error = error
+      this.ended = true
+    })
+    // Not events.once: it rejects on an 'error' first, and a client a retried cell left behind is never observed.
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
   }
 
   static async connect(port: number): Promise<RawH1> {
@@ -76,7 +84,10 @@ export class RawH1 {
     const timer = setTimeout(() => this.socket.destroy(), timeoutMs)
     await this.closed
     clearTimeout(timer)
-    return judgeResponses(this.responses(), requests, this.error ? 'reset' : this.ended ? 'fin' : 'open', this.error, this.lastDataAt)
+    // Over TLS, the TCP connection says whether it was reset; the TLS socket calls a FIN before its
+    // handshake ended ECONNRESET too.
+    const error = this.#gate ? this.#gate.error : this.error
+    return judgeResponses(this.responses(), requests, error ? 'reset' : this.ended ? 'fin' : 'open', error, this.lastDataAt)
   }
 }
 
