@@ -103,7 +103,8 @@ export function judgeResponses(
     const last = i === responses.length - 1
     let text = `${r.status}`
     if (r.status === 503) text += r.headers['retry-after'] ? ' `Retry-After`' : ' without Retry-After'
-    if (last) text += r.headers.connection === 'close' ? ' `Connection: close`' : ' keep-alive'
+    if (last && r.headers.connection === 'close') text += ' `Connection: close`'
+    else if (last && r.headers.connection === 'keep-alive') text += ' keep-alive'
     if (!r.complete) text += ' cut short'
     if (r.status !== 200 && r.status !== 503) problems.push(`answered ${r.status}`)
     if (r.status === 503 && !r.headers['retry-after']) problems.push('503 without Retry-After')
