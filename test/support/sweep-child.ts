@@ -16,7 +16,7 @@ export interface SweepChildOptions {
 /** Thrown when the machine was too slow for a cell's timing precondition: the cell is run again. */
 export class SlowMachine extends Error {}
 
-const graceBudgetMs = 150
+const graceBudgetMs = 175
 
 /** How long to wait for a log line: it bounds a hang, and a machine shared with other suites can be very slow. */
 const waitMs = 30_000
@@ -92,7 +92,7 @@ export class SweepChild {
 
   /**
    * For a cell whose client must act within the first-request grace (250 ms from the drain's start,
-   * src/transport/http1-drain.ts): fails with SlowMachine if 150 ms have passed since SIGTERM, so the
+   * src/transport/http1-drain.ts): fails with SlowMachine if 175 ms have passed since SIGTERM, so the
    * cell is run again rather than judged at a phase it did not reach.
    */
   inGrace(): void {
