@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkDeploy } from '../src/deploy-check/check-deploy.ts'
 import { envProblems } from '../src/deploy-check/service-facts.ts'
@@ -256,6 +257,24 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
     const other = runCli(['--dir', copy.dir, '--kubernetes', 'k8s.yaml'])
     expect(other.status).toBe(1)
     expect(other.stderr.split('\n')[0]).toBe('k8s.yaml: (file) = "ENOENT": expected a readable file')
+  })
+
+  it('a manifest that is an alias bomb is one problem line, not a stack; a file over 1 MiB is refused by its size', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'check-deploy-'))
+    const rows = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...'bcdefgh'.split('').map((name, i) => `${name}: &${name} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`)]
+    writeFileSync(join(dir, 'bomb.yaml'), `${rows.join('\n')}\n`)
+    writeFileSync(join(dir, 'huge.yaml'), `# ${'x'.repeat(2 * 1024 * 1024)}\n`)
+    const bomb = runCli(['--dir', repoRoot, '--kubernetes', join(dir, 'bomb.yaml')])
+    expect(bomb.status).toBe(1)
+    const bombFile = relative(repoRoot, join(dir, 'bomb.yaml'))
+    expect(bomb.stderr.split('\n')).toEqual([
+      `${bombFile}: (syntax) = "Excessive alias count indicates a resource exhaustion attack (more than 100 aliases expanded)": expected valid YAML`,
+      `check-deploy: 1 problem(s) in cerebrium.toml, Dockerfile, ${bombFile}`,
+      '',
+    ])
+    const huge = runCli(['--dir', repoRoot, '--kubernetes', join(dir, 'huge.yaml')])
+    expect(huge.status).toBe(1)
+    expect(huge.stderr.split('\n')[0]).toBe(`${relative(repoRoot, join(dir, 'huge.yaml'))}: (file) = "2097155 bytes, over the 1048576-byte limit for a deployment file": expected a deployment file of at most 1 MiB`)
   })
 
   it('exits 2 on an unknown option', () => {

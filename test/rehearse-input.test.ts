@@ -57,6 +57,29 @@ describe.concurrent('lameduck rehearse refuses bad input with one clear line, ex
     expect(() => parseRehearseOptions(['--', 'x'], wrong.dir)).toThrow(`${wrong.dir}/cerebrium.toml: cerebrium.runtime.custom.port must be an integer port from 1 to 65535; received "eighty"`)
   })
 
+  it('a Kubernetes manifest that is an alias bomb: one line naming the file and the limit, exit 2, no stack', async () => {
+    const rows = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...'bcdefgh'.split('').map((name, i) => `${name}: &${name} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`)]
+    const { file } = write('bomb.yaml', `${rows.join('\n')}\n`)
+    const run = await runRehearse(['rehearse', '--kubernetes', file, '--', node, '-v'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toBe(`lameduck rehearse: ${file} is not valid YAML: Excessive alias count indicates a resource exhaustion attack (more than 100 aliases expanded)\n`)
+  })
+
+  it('a deployment file over 1 MiB is refused by its size, before it is parsed', async () => {
+    const { file } = write('huge.yaml', `# ${'x'.repeat(2 * 1024 * 1024)}\n`)
+    const run = await runRehearse(['rehearse', '--kubernetes', file, '--', node, '-v'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toBe(`lameduck rehearse: cannot read ${file} (2097155 bytes, over the 1048576-byte limit for a deployment file)\n`)
+    expect(run.ms).toBeLessThan(5000)
+  })
+
+  it('a command that exits at once leaving an escaped process (setsid) on its output: exit 2 promptly all the same', async () => {
+    const run = await runRehearse(['rehearse', '--startup-timeout', '5s', '--', 'sh', '-c', 'setsid sleep 30 & exit 0'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(/^lameduck rehearse: instance [AB]: the command exited with code 0 before a TCP connection/)
+    expect(run.ms).toBeLessThan(5000)
+  })
+
   it('a port already taken, before anything starts', async () => {
     const holder = createServer().listen(0)
     await once(holder, 'listening')

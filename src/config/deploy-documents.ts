@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { parse as parseToml } from 'smol-toml'
 import { parseAllDocuments } from 'yaml'
 
@@ -15,6 +16,47 @@ export function dig(node: unknown, keys: readonly string[]): unknown {
   return keys.reduce<unknown>((at, key) => (isTable(at) ? at[key] : undefined), node)
 }
 
+/**
+ * Largest deployment file read. Real ones are a few KiB; without a cap a 38 MB manifest took 10.8 s and 1.2 GB
+ * to parse (issue 18), so a file beyond this is refused before a byte of it is parsed.
+ */
+export const maxDeployFileBytes = 1024 * 1024
+
+/**
+ * At most this many aliases are expanded in a manifest. Kubernetes manifests use few or none; an alias
+ * bomb (aliases of aliases) expands to billions of nodes from a few hundred bytes.
+ */
+export const maxManifestAliases = 100
+
+export type DeployFileRead = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly code: string; readonly reason: string }
+
+/** Reads a deployment file as UTF-8, refusing one over `maxDeployFileBytes` (by its size, before reading it). */
+export function readDeployFile(path: string): DeployFileRead {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable'
+    return { ok: false, code, reason: code }
+  }
+  try {
+    const stat = fstatSync(fd)
+    if (stat.isDirectory()) return { ok: false, code: 'EISDIR', reason: 'EISDIR' }
+    if (stat.size > maxDeployFileBytes) return { ok: false, code: 'EFBIG', reason: `${stat.size} bytes, over the ${maxDeployFileBytes}-byte limit for a deployment file` }
+    // Read one byte past the cap: a file that grew since fstat (or a pipe) still cannot exceed it.
+    const buffer = Buffer.alloc(maxDeployFileBytes + 1)
+    let length = 0
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null)
+    if (length > maxDeployFileBytes) return { ok: false, code: 'EFBIG', reason: `over the ${maxDeployFileBytes}-byte limit for a deployment file` }
+    return { ok: true, text: buffer.toString('utf8', 0, length) }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable'
+    return { ok: false, code, reason: code }
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /** Parses cerebrium.toml; throws the parser's error (with line and column) on invalid TOML. */
 export function parseCerebriumToml(text: string): Table {
   return parseToml(text)
@@ -24,13 +66,20 @@ export type ManifestParse =
   | { readonly ok: true; readonly manifests: readonly unknown[] }
   | { readonly ok: false; readonly errors: readonly string[] }
 
-/** Parses a multi-document Kubernetes YAML file into plain objects, or the first line of each syntax error. */
+/**
+ * Parses a multi-document Kubernetes YAML file into plain objects, or the first line of each syntax error.
+ * An alias bomb is an error like any other (the parser's own limit, `maxAliasCount`), never an exception.
+ */
 export function parseManifests(text: string): ManifestParse {
   const documents = parseAllDocuments(text)
   const list = Array.isArray(documents) ? documents : [documents]
   const errors = list.flatMap((d) => d.errors).map((e) => firstLine(e))
   if (errors.length > 0) return { ok: false, errors }
-  return { ok: true, manifests: (list as { toJS(): unknown }[]).map((d) => d.toJS()) }
+  try {
+    return { ok: true, manifests: (list as { toJS(options: { maxAliasCount: number }): unknown }[]).map((d) => d.toJS({ maxAliasCount: maxManifestAliases })) }
+  } catch (error) {
+    return { ok: false, errors: [`${firstLine(error)} (more than ${maxManifestAliases} aliases expanded)`] }
+  }
 }
 
 /** The Deployment among the manifests, if any. */

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { relative, resolve } from 'node:path'
-import { containerEnv, dig, firstLine, parseCerebriumToml, parseManifests } from '../config/deploy-documents.ts'
+import { containerEnv, dig, firstLine, readDeployFile, parseCerebriumToml, parseManifests } from '../config/deploy-documents.ts'
 import { cerebriumRules } from './cerebrium-rules.ts'
 import type { DeployProblem } from './deploy-problem.ts'
 import { type DockerfileFacts, readDockerfile } from './dockerfile-facts.ts'
@@ -33,7 +32,7 @@ export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
 
   // cerebrium.toml names the Dockerfile, so it is read first.
   const tomlFile = name(files.cerebrium)
-  const tomlText = await readText(files.dir, tomlFile, problems)
+  const tomlText = readText(files.dir, tomlFile, problems)
   let toml: Record<string, unknown> | undefined
   if (tomlText !== undefined) {
     checked.push(tomlFile)
@@ -46,7 +45,7 @@ export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
 
   const dockerfilePath = dig(toml, ['cerebrium', 'runtime', 'custom', 'dockerfile_path'])
   const dockerfileFile = name(files.dockerfile ?? (typeof dockerfilePath === 'string' ? dockerfilePath : 'Dockerfile'))
-  const dockerfileText = await readText(files.dir, dockerfileFile, problems)
+  const dockerfileText = readText(files.dir, dockerfileFile, problems)
   if (dockerfileText === undefined && dockerfilePath !== undefined && files.dockerfile === undefined) {
     problems.push({ file: tomlFile, key: 'cerebrium.runtime.custom.dockerfile_path', value: dockerfilePath, expected: 'the path of an existing Dockerfile, relative to the project' })
   }
@@ -65,7 +64,7 @@ export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
 
   if (files.kubernetes !== undefined) {
     const k8sFile = name(files.kubernetes)
-    const k8sText = await readText(files.dir, k8sFile, problems)
+    const k8sText = readText(files.dir, k8sFile, problems)
     if (k8sText !== undefined) {
       checked.push(k8sFile)
       const parsed = parseManifests(k8sText)
@@ -84,12 +83,9 @@ export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
   return { problems, checked, service }
 }
 
-async function readText(dir: string, file: string, problems: DeployProblem[]): Promise<string | undefined> {
-  try {
-    return await readFile(resolve(dir, file), 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable'
-    problems.push({ file, key: '(file)', value: code, expected: 'a readable file' })
-    return undefined
-  }
+function readText(dir: string, file: string, problems: DeployProblem[]): string | undefined {
+  const read = readDeployFile(resolve(dir, file))
+  if (read.ok) return read.text
+  problems.push({ file, key: '(file)', value: read.reason, expected: read.code === 'EFBIG' ? 'a deployment file of at most 1 MiB' : 'a readable file' })
+  return undefined
 }

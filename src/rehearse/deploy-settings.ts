@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs'
-import { containerEnv, dig, findDeployment, firstLine, isTable, parseCerebriumToml, parseManifests, type Table } from '../config/deploy-documents.ts'
+import { containerEnv, dig, readDeployFile, findDeployment, firstLine, isTable, parseCerebriumToml, parseManifests, type Table } from '../config/deploy-documents.ts'
 import { RehearseError } from './rehearse-error.ts'
 
 /** What a deployment file says about how the platform runs the service; each field only when the file sets it. */
@@ -74,12 +73,9 @@ interface Entry {
 }
 
 function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable'
-    throw new RehearseError(`cannot read ${file} (${code})`)
-  }
+  const read = readDeployFile(file)
+  if (!read.ok) throw new RehearseError(`cannot read ${file} (${read.reason})`)
+  return read.text
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

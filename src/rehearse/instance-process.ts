@@ -27,6 +27,8 @@ export interface InstanceProcess {
 }
 
 const tailLines = 20
+// How long the output may take to drain after the command exits.
+const drainMs = 200
 
 export function startInstance(name: string, command: readonly string[], port: number, env: Readonly<Record<string, string>>, clock: Clock): InstanceProcess {
   // Its own process group, so the final SIGKILL also reaches what the command started (npm, a shell, workers).
@@ -45,16 +47,27 @@ export function startInstance(name: string, command: readonly string[], port: nu
   // 'exit' can come before the last output is read; a grandchild holding the pipes open must not hold us up long.
   const drained = Promise.all([once(child.stdout!, 'close'), once(child.stderr!, 'close')]).catch(() => undefined)
 
+  // A process the command started in a session of its own (`setsid`, a daemonising server) is out of reach of
+  // the group's SIGKILL and may hold the pipes forever: once the command has exited and its output had a moment
+  // to drain, the pipes are let go, or the rehearsal itself could never exit (issue 18).
+  const release = () =>
+    void Promise.race([drained, sleep(drainMs)]).then(() => {
+      child.stdout!.destroy()
+      child.stderr!.destroy()
+    })
+
   let exit: InstanceExit | undefined
   const exited = new Promise<InstanceExit>((resolve) => {
     // 'error' is a command that could not be spawned (ENOENT, EACCES): an exit at once, with the reason in the output.
     child.once('error', (error) => {
       keep(`${error.message}\n`)
       exit ??= { code: null, signal: null, at: clock() }
+      release()
       resolve(exit)
     })
     child.once('exit', (code, signal) => {
       exit ??= { code, signal, at: clock() }
+      release()
       resolve(exit)
     })
   })
@@ -67,7 +80,7 @@ export function startInstance(name: string, command: readonly string[], port: nu
     exited,
     exit: () => exit,
     outputTail: async () => {
-      if (exit) await Promise.race([drained, sleep(200)])
+      if (exit) await Promise.race([drained, sleep(drainMs)])
       return lines.join('\n')
     },
     terminate: () => {
