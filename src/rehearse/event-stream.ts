@@ -1,4 +1,15 @@
-import { classifyError, type FailureKind } from './failure-kinds.ts'
+import { classifyError, errorDetail, type FailureKind } from './failure-kinds.ts'
+
+/** One complete event, as the client's event source dispatches it. */
+export interface StreamEvent {
+  /** `message` when the event had no `event:` field. */
+  readonly name: string
+  /** The `id:` field, when the event had one. */
+  readonly id: string | undefined
+  readonly data: string
+  /** The `retry:` field (reconnection delay, ms), when the event had a valid one. */
+  readonly retryMs: number | undefined
+}
 
 export interface StreamOutcome {
   /** Complete events received (blocks ended by a blank line). */
@@ -11,16 +22,20 @@ export interface StreamOutcome {
 }
 
 /**
- * Reads a Server-Sent Events body to its end (WHATWG HTML, "Server-sent events"): counts events, and tells a
- * proper end (the last event is one of `endEvents`, nothing after it) from a stream cut mid-event (the connection
- * failed, or the body stopped inside an event) and from one that ended at an event boundary without its end event.
+ * Reads a Server-Sent Events body to its end (WHATWG HTML, "Server-sent events"): counts events, hands each to
+ * `onEvent`, and tells a proper end (the last event is one of `endEvents`, nothing after it) from a stream cut
+ * mid-event (the body stopped inside an event), one cut between events (the connection failed at an event
+ * boundary), and one that ended cleanly at an event boundary without its end event.
  */
-export async function readEventStream(body: AsyncIterable<Buffer | string>, endEvents: readonly string[]): Promise<StreamOutcome> {
+export async function readEventStream(body: AsyncIterable<Buffer | string>, endEvents: readonly string[], onEvent?: (event: StreamEvent) => void): Promise<StreamOutcome> {
   const decoder = new TextDecoder()
   let events = 0
   let lastEvent: string | undefined
   let rest = ''
   let name: string | undefined
+  let id: string | undefined
+  let data: string[] = []
+  let retryMs: number | undefined
   // Whether a field line arrived since the last blank line: an event has begun and not ended.
   let open = false
 
@@ -29,16 +44,24 @@ export async function readEventStream(body: AsyncIterable<Buffer | string>, endE
       if (open) {
         events++
         lastEvent = name ?? 'message'
+        onEvent?.({ name: lastEvent, id, data: data.join('\n'), retryMs })
       }
       open = false
       name = undefined
+      id = undefined
+      data = []
+      retryMs = undefined
       return
     }
     if (text.startsWith(':')) return // a comment, not part of any event
     open = true
     const colon = text.indexOf(':')
     const field = colon === -1 ? text : text.slice(0, colon)
-    if (field === 'event') name = text.slice(colon + 1).replace(/^ /, '')
+    const value = colon === -1 ? '' : text.slice(colon + 1).replace(/^ /, '')
+    if (field === 'event') name = value
+    else if (field === 'id') id = value
+    else if (field === 'data') data.push(value)
+    else if (field === 'retry' && /^\d+$/.test(value)) retryMs = Number(value)
   }
 
   try {
@@ -50,8 +73,10 @@ export async function readEventStream(body: AsyncIterable<Buffer | string>, endE
       for (const part of parts) line(part)
     }
   } catch (error) {
-    const at = open || rest !== '' ? ' mid-event' : ' between events'
-    return { events, lastEvent, failure: classifyError(error) === 'timed-out' ? 'timed-out' : 'stream-cut', detail: `${(error as { code?: string }).code ?? 'error'}${at} after ${events} events` }
+    const code = errorDetail(error)
+    if (classifyError(error) === 'timed-out') return { events, lastEvent, failure: 'timed-out', detail: `${code} after ${events} events` }
+    if (open || rest !== '') return { events, lastEvent, failure: 'stream-cut', detail: `${code} mid-event after ${events} events` }
+    return { events, lastEvent, failure: 'stream-cut-between-events', detail: `${code} between events after ${events} events` }
   }
   if (rest.endsWith('\r')) {
     line(rest.slice(0, -1))

@@ -1,12 +1,22 @@
-/** Every way a request or stream can fail, as a client behind the platform's router would see it. */
+/**
+ * Every way a request, stream or session can fail, as a client behind the platform's router would see it.
+ * Each label says exactly what was seen: a reset is not a close, a cut between events is not a cut mid-event.
+ */
 export const failureKinds = {
   refused: 'refused before accept (retryable)',
-  reset: 'reset or closed after the request was sent',
+  reset: 'reset (RST) after connecting',
+  closed: 'closed by the server without an answer (other side closed)',
   'server-error': '5xx',
   'unavailable-retry-after': '503 with Retry-After',
   'timed-out': 'timed out',
   'stream-cut': 'stream cut mid-event',
+  'stream-cut-between-events': 'stream cut between events',
   'stream-unterminated': 'stream ended without its end event',
+  'stream-gap': 'resumed stream skipped events',
+  'stream-duplicate': 'resumed stream repeated events',
+  'ws-dropped': 'WebSocket dropped without a close frame',
+  'ws-closed': 'WebSocket closed with an unexpected code',
+  'ws-echo': 'WebSocket echo missing or out of order',
   'other-status': 'other non-2xx status',
   'no-route': 'no ready instance to route to',
   'client-error': 'other client error',
@@ -19,7 +29,12 @@ export function isRetryable(kind: FailureKind): boolean {
   return kind === 'refused'
 }
 
-/** The failure an undici error stands for. */
+/**
+ * The failure an undici (or `ws`) error stands for. An RST (`ECONNRESET`) is told apart from a FIN that came
+ * instead of an answer (undici's `UND_ERR_SOCKET`, "other side closed"): the first is what the kernel sends for a
+ * connection still in a closed listener's accept queue, the second what a keep-alive request meets when it
+ * crosses the server's close of the idle socket it was sent on.
+ */
 export function classifyError(error: unknown): FailureKind {
   const code = errorCode(error)
   switch (code) {
@@ -27,8 +42,10 @@ export function classifyError(error: unknown): FailureKind {
       return 'refused'
     case 'ECONNRESET':
     case 'EPIPE':
-    case 'UND_ERR_SOCKET':
       return 'reset'
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return 'closed'
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':
     case 'UND_ERR_CONNECT_TIMEOUT':
@@ -52,4 +69,11 @@ export function errorCode(error: unknown): string {
   if (typeof e?.code === 'string') return e.code
   if (typeof e?.cause?.code === 'string') return e.cause.code
   return error instanceof Error ? error.name : 'error'
+}
+
+/** What an error was, for a report's detail: its code and, for undici's socket errors, its message. */
+export function errorDetail(error: unknown): string {
+  const code = errorCode(error)
+  const message = error instanceof Error ? error.message : ''
+  return code === 'UND_ERR_SOCKET' && message ? `${code} (${message})` : code
 }

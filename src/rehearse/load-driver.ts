@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from './clock.ts'
 import type { LoadTally } from './load-tally.ts'
-import type { Router } from './router.ts'
+import type { LoadKind, RehearseOptions } from './rehearse-options.ts'
+import type { Router, Sent } from './router.ts'
+import { holdStream } from './stream-session.ts'
+import { holdSession } from './ws-session.ts'
 
 export interface Load {
   /** Stops sending and waits for what is in flight (bounded by the per-request timeout). */
@@ -12,28 +15,47 @@ export interface Load {
 // microsecond does not turn one second of a dead route into tens of thousands of counted failures.
 const pauseAfterFailureMs = 20
 
-/** `concurrency` clients in closed loops, the first `streams` of them holding SSE streams, the rest sending requests. */
-export function startLoad(router: Router, concurrency: number, streams: number, tally: LoadTally, clock: Clock): Load {
+type LoadShape = Pick<RehearseOptions, 'concurrency' | 'sse' | 'ws' | 'keepalive' | 'fresh' | 'h2' | 'timeoutMs'>
+
+/** How many clients of each kind the options ask for: `--concurrency` holds the SSE streams, the other kinds come on top. */
+export function clientCounts(options: LoadShape): Partial<Record<LoadKind, number>> {
+  const streams = options.sse?.streams ?? 0
+  const counts: Partial<Record<LoadKind, number>> = {}
+  if (options.concurrency - streams > 0) counts.request = options.concurrency - streams
+  if (options.keepalive) counts.keepalive = options.keepalive.clients
+  if (options.fresh > 0) counts.fresh = options.fresh
+  if (options.h2 > 0) counts.h2 = options.h2
+  if (streams > 0) counts.sse = streams
+  if (options.ws) counts.ws = options.ws.sessions
+  return counts
+}
+
+/** Every kind of client in closed loops, each waiting for its answer (or its stream's or session's end) before the next. */
+export function startLoad(router: Router, options: LoadShape, tally: LoadTally, clock: Clock): Load {
   let stopping = false
-  // Streams may never end on their own, and a request may still wait for a ready instance: at stop both are let go, uncounted.
+  // Streams and sessions may never end on their own, and a request may still wait for a ready instance: at stop they are let go, uncounted.
   const end = new AbortController()
-  const client = async (kind: 'request' | 'stream') => {
+  const once = (kind: LoadKind): Promise<Sent> => {
+    if (kind === 'sse') return holdStream(router, options.sse!, options.timeoutMs, end.signal)
+    if (kind === 'ws') return holdSession(router, options.ws!, options.timeoutMs, end.signal)
+    return router.send(kind, end.signal)
+  }
+  const client = async (kind: LoadKind) => {
     while (!stopping) {
       tally.inFlight++
-      const sent = await router.send(kind, end.signal)
+      const sent = await once(kind)
       tally.inFlight--
       if (sent.final.closedAtEnd) {
-        if (kind === 'stream' && sent.final.instance !== null) {
-          tally.streams.openAtEnd++
-          tally.streams.events += sent.final.events ?? 0
-        }
+        tally.addOpenAtEnd(kind, sent)
         break
       }
       tally.add(kind, sent, clock())
       if (sent.final.failure !== null) await sleep(pauseAfterFailureMs)
+      // A keep-alive client goes quiet between requests, so its connections sit idle when the drain closes them.
+      else if (kind === 'keepalive' && !stopping) await sleep(Math.random() * options.keepalive!.idleMs)
     }
   }
-  const clients = Array.from({ length: concurrency }, (_, i) => client(i < streams ? 'stream' : 'request'))
+  const clients = Object.entries(clientCounts(options)).flatMap(([kind, n]) => Array.from({ length: n }, () => client(kind as LoadKind)))
   return {
     stop: async () => {
       stopping = true

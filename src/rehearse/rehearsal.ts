@@ -59,11 +59,17 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
 
     router = new Router(
       instances.map((i) => ({ name: i.process.name, port: i.process.port, isReady: () => i.ready.state() === 'ready' })),
-      { request: options.request, sse: options.sse, timeoutMs: options.timeoutMs, connectionsPerInstance: options.concurrency, retryRefused: options.retryRefused },
+      {
+        request: options.request,
+        timeoutMs: options.timeoutMs,
+        connectionsPerInstance: options.concurrency,
+        keepaliveConnections: options.keepalive?.clients ?? 1,
+        retryRefused: options.retryRefused,
+      },
     )
     const loadStart = clock()
     phase = 'load'
-    const load = startLoad(router, options.concurrency, options.sse?.streams ?? 0, tally, clock)
+    const load = startLoad(router, options, tally, clock)
     await sleep(options.stopAfterMs)
     phase = 'terminating'
     const termination = await terminate(options.platform, a.process, router, options, clock)

@@ -1,4 +1,7 @@
-import { describeExit, type RehearsalReport, seconds } from './rehearsal-report.ts'
+import { type FailureKind, failureKinds } from './failure-kinds.ts'
+import type { LoadKind } from './rehearse-options.ts'
+import type { RunLine, RunsSummary } from './runs.ts'
+import { describeExit, loadNames, type RehearsalReport, seconds } from './rehearsal-report.ts'
 
 const maxTimelineLines = 40
 
@@ -9,7 +12,10 @@ export function formatReport(report: RehearsalReport): string {
   const sinceTerm = (at: number) => `SIGTERM${at >= t.sigtermAt ? '+' : '-'}${Math.abs(Math.round(at - t.sigtermAt))} ms`
   const out: string[] = []
   const order = report.platform === 'kubernetes' ? `kubernetes order (endpoint lag ${ms(s.endpointLagMs ?? 0)})` : 'cerebrium order'
-  out.push(`lameduck rehearse: ${order}, grace period ${seconds(s.gracePeriodMs)}, ${s.concurrency} clients for ${seconds(s.durationMs)}, ${s.request}${s.sse ? ` + ${s.sse}` : ''}`)
+  const extra = (Object.entries(s.clients) as [LoadKind, number][]).filter(([kind]) => kind !== 'request' && kind !== 'sse').map(([kind, n]) => `${n} ${loadNames[kind]}`)
+  out.push(
+    `lameduck rehearse: ${order}, grace period ${seconds(s.gracePeriodMs)}, ${s.concurrency} clients for ${seconds(s.durationMs)}, ${s.request}${s.sse ? ` + ${s.sse}` : ''}${extra.length ? ` + ${extra.join(', ')}` : ''}${s.ws ? ` (${s.ws})` : ''}`,
+  )
   if (s.sources.length) out.push(`  read from   ${s.sources.join(', ')}`)
   const env = Object.entries(s.env)
   if (env.length) out.push(`  env         ${env.map(([k, v]) => `${k}=${v}`).join(' ')}`)
@@ -19,12 +25,26 @@ export function formatReport(report: RehearsalReport): string {
   if (report.streams) {
     const st = report.streams
     const endings = Object.entries(st.endedBy).map(([name, n]) => `${n} by ${name}`).join(', ')
-    out.push(`  streams     ${st.sent + st.openAtEnd} opened, ${st.answered} ended properly${endings ? ` (${endings})` : ''}, ${st.lost} lost, ${st.openAtEnd} still open at the end, ${st.events} events`)
+    const resumed = st.resumed ? `, ${st.resumed} resumed after reconnect (${st.resumedInOrder} went on in order)` : ''
+    out.push(`  streams     ${st.sent + st.openAtEnd} opened, ${st.answered} ended properly${endings ? ` (${endings})` : ''}${resumed}, ${st.lost} lost, ${st.openAtEnd} still open at the end, ${st.events} events`)
+  }
+  if (report.sessions) {
+    const ws = report.sessions
+    const reconnects = ws.reconnects ? `, ${ws.reconnects} reconnected after 1012/1001 (${ws.reconnectedOk} echoed on the new instance, ${ws.resent} messages resent)` : ''
+    out.push(`  websockets  ${ws.sent + ws.openAtEnd} sessions, ${ws.answered} closed properly${reconnects}, ${ws.lost} lost, ${ws.openAtEnd} still open at the end, ${ws.echoes} echoes`)
+  }
+  const kinds = Object.entries(report.loads) as [LoadKind, RehearsalReport['loads'][LoadKind]][]
+  if (kinds.length > 1) {
+    out.push(`  by client   ${kinds.map(([kind, l]) => `${loadNames[kind]} ${l!.sent} sent/${l!.lost} lost`).join(', ')}`)
   }
   if (report.failures.length === 0) out.push('  failures    none')
   const width = Math.max(0, ...report.failures.map((f) => f.label.length))
   report.failures.forEach((f, index) => {
-    const where = Object.entries(f.byInstance).map(([name, n]) => `${name} ${n}`).join(', ')
+    const byLoad = Object.keys(f.byLoad).length > 1 || (kinds.length > 1 && Object.keys(f.byLoad).length > 0)
+    const where = [
+      ...Object.entries(f.byInstance).map(([name, n]) => `${name} ${n}`),
+      ...(byLoad ? (Object.entries(f.byLoad) as [LoadKind, number][]).map(([kind, n]) => `${loadNames[kind]} ${n}`) : []),
+    ].join(', ')
     const lost = f.retryable ? (s.retryRefused ? `, ${f.lost} lost after retry` : ', not retried (--retry-refused off)') : ''
     out.push(`  ${index === 0 ? 'failures   ' : '           '} ${f.label.padEnd(width)} ${String(f.count).padStart(5)}  (${where}${lost}; first at ${sinceTerm(f.firstAt)}: ${f.firstDetail})`)
   })
@@ -51,6 +71,55 @@ export function formatReport(report: RehearsalReport): string {
       ? `  verdict     PASS: nothing lost; ${t.instance} exited ${ms(t.sigtermToExitMs)} after SIGTERM, within the ${seconds(s.gracePeriodMs)} grace period`
       : `  verdict     FAIL: ${v.reasons.join('; ')}`,
   )
+  for (const advice of v.advice) out.push(`  to fix      ${advice}`)
   for (const note of v.notes) out.push(`  note        ${note}`)
+  return `${out.join('\n')}\n`
+}
+
+/** One line per run of --runs, printed as soon as the run ends. */
+export function formatRunLine(line: RunLine, of: number): string {
+  const head = `run ${String(line.run).padStart(String(of).length)}/${of} ${line.platform.padEnd(10)}`
+  if (line.verdict === 'error') return `${head} ERROR could not run: ${line.reasons.join('; ')}\n`
+  const failures = Object.entries(line.failures).map(([kind, n]) => `${kind} ${n}`).join(', ')
+  const verdict = line.verdict === 'pass' ? 'PASS' : `FAIL: ${line.reasons.join('; ')}`
+  return `${head} ${line.sent} sent, ${line.lost} lost, ${line.inFlightAtSigterm} in flight at SIGTERM, ${line.exit} ${line.sigtermToExitMs} ms after SIGTERM${failures ? `, failed attempts: ${failures}` : ''}  ${verdict}\n`
+}
+
+/** The summary of all runs of --runs. */
+export function formatRunsSummary(summary: RunsSummary): string {
+  const t = summary.totals
+  const out: string[] = []
+  const orders = (Object.entries(t.byPlatform) as [string, NonNullable<RunsSummary['totals']['byPlatform']['cerebrium']>][]).map(([p, c]) => `${p} ${c.runs}`)
+  out.push(`lameduck rehearse: ${t.runs} runs (${orders.join(', ')}): ${t.passed} passed, ${t.failed} failed, ${t.errors} could not run`)
+  out.push(`  sent        ${t.sent}, lost ${t.lost}`)
+  const loads = Object.entries(t.loads) as [LoadKind, NonNullable<RunsSummary['totals']['loads'][LoadKind]>][]
+  out.push(
+    `  by client   ${loads.map(([kind, l]) => `${loadNames[kind]} ${l.sent} sent, ${l.lost} lost${Object.keys(l.lostBy).length ? ` (${Object.entries(l.lostBy).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`).join('; ')}`,
+  )
+  const failures = Object.entries(t.failures) as [FailureKind, NonNullable<RunsSummary['totals']['failures'][FailureKind]>][]
+  if (failures.length === 0) out.push('  failures    none')
+  const width = Math.max(0, ...failures.map(([kind]) => failureKinds[kind].length))
+  failures.forEach(([kind, f], index) => {
+    const byLoad = (Object.entries(f.byLoad) as [LoadKind, number][]).map(([k, n]) => `${loadNames[k]} ${n}`).join(', ')
+    out.push(`  ${index === 0 ? 'failures   ' : '           '} ${failureKinds[kind].padEnd(width)} ${String(f.count).padStart(6)} attempts, ${f.lost} lost  (${byLoad})`)
+  })
+  if (t.streams) {
+    const endings = Object.entries(t.streams.endedBy).map(([name, n]) => `${n} by ${name}`).join(', ')
+    out.push(`  streams     ${t.streams.resumed} resumed after reconnect, ${t.streams.resumedInOrder} went on in order; ended ${endings || 'none'}`)
+  }
+  if (t.sessions) {
+    out.push(`  websockets  ${t.sessions.reconnects} reconnected after 1012/1001, ${t.sessions.reconnectedOk} echoed on the new instance, ${t.sessions.resent} messages resent, ${t.sessions.echoes} echoes`)
+  }
+  const spreads = (Object.entries(t.byPlatform) as [string, NonNullable<RunsSummary['totals']['byPlatform']['cerebrium']>][])
+    .filter(([, c]) => c.exitMs)
+    .map(([p, c]) => `${p} median ${c.exitMs!.median} ms, p99 ${c.exitMs!.p99} ms, max ${c.exitMs!.max} ms`)
+  if (spreads.length) out.push(`  exit        SIGTERM to exit: ${spreads.join('; ')}`)
+  if (summary.slowestExit) out.push(`  slowest     run ${summary.slowestExit.run} (${summary.slowestExit.platform}): ${summary.slowestExit.ms} ms SIGTERM to exit${t.killedBySigkill ? `; ${t.killedBySigkill} runs killed by SIGKILL` : ''}`)
+  const bad = summary.runs.filter((r) => r.verdict !== 'pass')
+  out.push(
+    t.failed === 0 && t.errors === 0
+      ? `  verdict     PASS: ${t.runs} stops, nothing lost`
+      : `  verdict     ${t.failed > 0 ? 'FAIL' : 'INCOMPLETE'}: ${bad.slice(0, 20).map((r) => `run ${r.run} ${r.verdict === 'error' ? 'could not run' : r.reasons.join('; ')}`).join(' | ')}${bad.length > 20 ? ` | ... ${bad.length - 20} more` : ''}`,
+  )
   return `${out.join('\n')}\n`
 }

@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
-import { readEventStream } from './event-stream.ts'
-import { classifyError, classifyStatus, type FailureKind, isRetryable } from './failure-kinds.ts'
-import type { LoadRequest, SseLoad } from './rehearse-options.ts'
+import { classifyError, classifyStatus, errorDetail, type FailureKind, isRetryable } from './failure-kinds.ts'
+import type { LoadKind, LoadRequest } from './rehearse-options.ts'
 
 const routeWaitMs = 10
 
@@ -36,19 +35,30 @@ export interface Sent {
 
 export interface RouterOptions {
   readonly request: LoadRequest
-  readonly sse: SseLoad | null
   readonly timeoutMs: number
   readonly connectionsPerInstance: number
+  /** Connections of each instance's pool for the --keepalive clients. */
+  readonly keepaliveConnections?: number
   /** Send a request refused before accept to another ready instance (gateways do; a bare Kubernetes Service does not). */
   readonly retryRefused: boolean
 }
 
-interface Upstream {
+/** What an attempt is handed: the instance's name and port, and its pools. */
+export interface Upstream {
   readonly route: Route
+  /** The router's own keep-alive pool, shared by the closed-loop requests and the streams. */
   readonly pool: Pool
+  /** The --keepalive clients' pool: theirs alone, so their idle sockets are theirs. */
+  readonly keepalivePool: Pool
+  /** One HTTP/2 connection (h2c, prior knowledge) for the --h2 clients. */
+  readonly h2Pool: Pool
+  /** A new connection for each request (`reset: true` closes it after the answer). */
+  readonly freshPool: Pool
   removed: boolean
   inFlight: number
 }
+
+export type RequestKind = Extract<LoadKind, 'request' | 'keepalive' | 'fresh' | 'h2'>
 
 /**
  * The platform's router: round-robin over the instances whose readiness check passes and that the
@@ -59,17 +69,23 @@ interface Upstream {
 export class Router {
   readonly #upstreams: Upstream[]
   readonly #options: RouterOptions
-  // One rotation per kind, so streams and requests each alternate over the instances on their own.
-  readonly #next = { request: 0, stream: 0 }
+  // One rotation per kind, so each kind alternates over the instances on its own.
+  readonly #next = new Map<LoadKind, number>()
 
   constructor(routes: readonly Route[], options: RouterOptions) {
     this.#options = options
-    this.#upstreams = routes.map((route) => ({
-      route,
-      pool: new Pool(`http://127.0.0.1:${route.port}`, { connections: options.connectionsPerInstance }),
-      removed: false,
-      inFlight: 0,
-    }))
+    this.#upstreams = routes.map((route) => {
+      const origin = `http://127.0.0.1:${route.port}`
+      return {
+        route,
+        pool: new Pool(origin, { connections: options.connectionsPerInstance }),
+        keepalivePool: new Pool(origin, { connections: options.keepaliveConnections ?? 1 }),
+        h2Pool: new Pool(origin, { connections: 1, allowH2: true, h2Options: { useH2c: true } }),
+        freshPool: new Pool(origin),
+        removed: false,
+        inFlight: 0,
+      }
+    })
   }
 
   /** Takes the instance out of rotation; requests already sent to it go on. */
@@ -77,13 +93,21 @@ export class Router {
     for (const upstream of this.#upstreams) if (upstream.route.name === name) upstream.removed = true
   }
 
-  /** Requests and streams sent to the instance and not finished yet. */
+  /** Requests, streams and sessions sent to the instance and not finished yet. */
   inFlight(name: string): number {
     return this.#upstreams.find((u) => u.route.name === name)?.inFlight ?? 0
   }
 
-  /** `end`, when the load ends: closes a stream still open, and stops waiting for a ready instance (neither is counted). */
-  async send(kind: 'request' | 'stream', end?: AbortSignal): Promise<Sent> {
+  /** `end`, when the load ends: stops waiting for a ready instance (uncounted). */
+  send(kind: RequestKind, end?: AbortSignal): Promise<Sent> {
+    return this.through(kind, end, (upstream) => this.#request(upstream, kind))
+  }
+
+  /**
+   * One exchange of any kind through the router: picks an instance (waiting for one when none is ready), runs
+   * `attempt` on it, and sends a refused connection on to another ready instance.
+   */
+  async through(kind: LoadKind, end: AbortSignal | undefined, attempt: (upstream: Upstream) => Promise<Attempt>): Promise<Sent> {
     const attempts: Attempt[] = []
     const tried = new Set<Upstream>()
     for (;;) {
@@ -98,21 +122,21 @@ export class Router {
       }
       tried.add(upstream)
       upstream.inFlight++
-      const attempt = await (kind === 'stream' ? this.#stream(upstream, end) : this.#request(upstream)).finally(() => upstream.inFlight--)
-      attempts.push(attempt)
-      if (attempt.failure === null || !this.#options.retryRefused || !isRetryable(attempt.failure)) return { attempts, final: attempt }
+      const result = await attempt(upstream).finally(() => upstream.inFlight--)
+      attempts.push(result)
+      if (result.failure === null || !this.#options.retryRefused || !isRetryable(result.failure)) return { attempts, final: result }
     }
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#upstreams.map((u) => u.pool.destroy()))
+    await Promise.all(this.#upstreams.flatMap((u) => [u.pool.destroy(), u.keepalivePool.destroy(), u.h2Pool.destroy(), u.freshPool.destroy()]))
   }
 
   /**
    * With no instance ready, a platform holds the request (Cerebrium queues beyond replica_concurrency) rather
    * than failing it at once: wait for one, up to the request timeout.
    */
-  async #waitForRoute(kind: 'request' | 'stream', end: AbortSignal | undefined): Promise<Upstream | undefined> {
+  async #waitForRoute(kind: LoadKind, end: AbortSignal | undefined): Promise<Upstream | undefined> {
     const deadline = performance.now() + this.#options.timeoutMs
     while (performance.now() < deadline && !end?.aborted) {
       await sleep(routeWaitMs)
@@ -122,29 +146,33 @@ export class Router {
     return undefined
   }
 
-  #pick(kind: 'request' | 'stream', tried: ReadonlySet<Upstream>): Upstream | undefined {
+  #pick(kind: LoadKind, tried: ReadonlySet<Upstream>): Upstream | undefined {
     const count = this.#upstreams.length
+    const next = this.#next.get(kind) ?? 0
     for (let i = 0; i < count; i++) {
-      const upstream = this.#upstreams[(this.#next[kind] + i) % count]!
+      const upstream = this.#upstreams[(next + i) % count]!
       if (tried.has(upstream) || upstream.removed || !upstream.route.isReady()) continue
-      this.#next[kind] = (this.#next[kind] + i + 1) % count
+      this.#next.set(kind, (next + i + 1) % count)
       return upstream
     }
     return undefined
   }
 
-  async #request(upstream: Upstream): Promise<Attempt> {
+  async #request(upstream: Upstream, kind: RequestKind): Promise<Attempt> {
     const { request, timeoutMs } = this.#options
     const instance = upstream.route.name
+    const pool = kind === 'keepalive' ? upstream.keepalivePool : kind === 'h2' ? upstream.h2Pool : kind === 'fresh' ? upstream.freshPool : upstream.pool
     // The whole exchange has one deadline, as a proxy's request timeout; undici's own timeouts tick too coarsely.
     const deadline = AbortSignal.timeout(timeoutMs)
     try {
-      const response = await upstream.pool.request({
+      const response = await pool.request({
         method: request.method as 'GET',
         path: request.path,
         headers: request.headers,
         body: request.body ?? null,
         signal: deadline,
+        // A fresh client sends Connection: close and opens a new connection for its next request.
+        ...(kind === 'fresh' ? { reset: true } : {}),
       })
       for await (const _ of response.body) {
         // The whole body must arrive: a response cut after its headers is a failure too.
@@ -152,34 +180,7 @@ export class Router {
       return { instance, failure: classifyStatus(response.statusCode, response.headers['retry-after']), detail: String(response.statusCode) }
     } catch (error) {
       if (deadline.aborted) return { instance, failure: 'timed-out', detail: `no complete answer within ${timeoutMs} ms` }
-      return { instance, failure: classifyError(error), detail: (error as { code?: string }).code ?? String(error) }
-    }
-  }
-
-  async #stream(upstream: Upstream, end: AbortSignal | undefined): Promise<Attempt> {
-    const { sse, timeoutMs } = this.#options
-    const instance = upstream.route.name
-    try {
-      const response = await upstream.pool.request({
-        method: 'GET',
-        path: sse!.path,
-        headers: { accept: 'text/event-stream' },
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: end ?? null,
-      })
-      const status = classifyStatus(response.statusCode, response.headers['retry-after'])
-      const type = String(response.headers['content-type'] ?? '')
-      if (status !== null || !type.startsWith('text/event-stream')) {
-        await response.body.dump()
-        return { instance, failure: status ?? 'other-status', detail: status ? String(response.statusCode) : `${response.statusCode} with content-type ${JSON.stringify(type)}` }
-      }
-      const outcome = await readEventStream(response.body, sse!.endEvents)
-      if (end?.aborted) return { instance, failure: null, detail: `closed at the end after ${outcome.events} events`, events: outcome.events, closedAtEnd: true }
-      return { instance, failure: outcome.failure, detail: outcome.detail, events: outcome.events, ...(outcome.lastEvent ? { lastEvent: outcome.lastEvent } : {}) }
-    } catch (error) {
-      if (end?.aborted) return { instance, failure: null, detail: 'closed at the end', events: 0, closedAtEnd: true }
-      return { instance, failure: classifyError(error), detail: (error as { code?: string }).code ?? String(error), events: 0 }
+      return { instance, failure: classifyError(error), detail: errorDetail(error) }
     }
   }
 }
