@@ -236,7 +236,8 @@ function adviceFor({ options, failures, termination: t, timeline }: AdviceInput)
   if (onStopped('stream-cut') || onStopped('stream-cut-between-events') || onStopped('stream-unterminated')) {
     advice.push(`streams on ${t.instance} ended at the stop without an end event: send one (event: reconnect) before the drain deadline so clients resume elsewhere (lameduck: DRAIN_NOTICE_MS, the drainNoticeMs option, and noticeSignal)`)
   }
-  if (onStopped('stream-gap') || onStopped('stream-duplicate')) {
+  // The resumed stream is on the other instance: the fault is wherever it resumed.
+  if (failures.some((f) => (f.kind === 'stream-gap' || f.kind === 'stream-duplicate') && f.lost > 0)) {
     advice.push(`resumed streams did not go on from Last-Event-ID: every instance must continue a stream from the id the client sends, with nothing skipped and nothing repeated`)
   }
   if (onStopped('ws-dropped')) {
