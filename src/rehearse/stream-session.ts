@@ -13,9 +13,9 @@ export interface StreamSent extends Sent {
   readonly events: number
 }
 
-// A client honours the server's `retry:` hint, up to this: a rehearsal's load is short, and the point is
+// A client honours the server's `retry:` hint, up to this: a rehearsal's load is short (and --runs makes many), and the point is
 // where the stream resumes, not how long it waited.
-const maxRetryWaitMs = 1000
+const maxRetryWaitMs = 250
 // After the load ends, a resumed stream still gets this long to show its next event before it is let go.
 const resumeCheckMs = 5000
 // A stream told to reconnect more often than this (every instance draining) is lost.
