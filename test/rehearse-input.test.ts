@@ -111,7 +111,7 @@ describe.concurrent('lameduck rehearse refuses bad input with one clear line, ex
     expect(run.code).toBe(2)
     expect(run.stderr).toBe('lameduck rehearse: --platform must be one of cerebrium, kubernetes, both; received "aws"\n')
     expect(() => parseRehearseOptions(['--duration', 'soon', '--', 'x'], tempDir())).toThrow('--duration must be a duration like 500ms or 2s (a bare number is milliseconds), at least 1 ms; received "soon"')
-    expect(() => parseRehearseOptions(['--concurrency', '0', '--', 'x'], tempDir())).toThrow('--concurrency must be an integer from 1 to 10000; received "0"')
+    expect(() => parseRehearseOptions(['--concurrency', '0', '--', 'x'], tempDir())).toThrow('--concurrency 0 leaves no client: add --keepalive, --fresh, --h2 or --ws clients, or raise it')
     expect(() => parseRehearseOptions(['--ready-path', 'ready', '--', 'x'], tempDir())).toThrow('--ready-path must be a path starting with "/" (or \'\' for none); received "ready"')
     expect(() => parseRehearseOptions(['--header', 'no colon', '--', 'x'], tempDir())).toThrow('--header must be "name: value"; received "no colon"')
     expect(() => parseRehearseOptions([], tempDir())).toThrow('no command: put the command that starts the service after --')

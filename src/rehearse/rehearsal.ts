@@ -62,7 +62,7 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
       {
         request: options.request,
         timeoutMs: options.timeoutMs,
-        connectionsPerInstance: options.concurrency,
+        connectionsPerInstance: Math.max(1, options.concurrency),
         keepaliveConnections: options.keepalive?.clients ?? 1,
         retryRefused: options.retryRefused,
       },

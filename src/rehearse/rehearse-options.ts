@@ -214,11 +214,15 @@ export function parseRehearseOptions(args: readonly string[], cwd = '.'): Rehear
   }
 
   const durationMs = parseDuration('duration', text('duration') ?? '10s', 'ms', 1)
-  const concurrency = parseCount('concurrency', text('concurrency') ?? '8', 1, 10_000)
+  // 0 leaves the closed-loop requests out, for a load of other kinds only (--h2 against an HTTP/2-only service).
+  const concurrency = parseCount('concurrency', text('concurrency') ?? '8', 0, 10_000)
   const sse = sseLoad(text, concurrency)
   const ws = wsLoad(text)
   const keepaliveClients = parseCount('keepalive', text('keepalive') ?? '0', 0, 10_000)
   if (keepaliveClients === 0 && text('keepalive-idle') !== undefined) throw new RehearseError('--keepalive-idle needs --keepalive N')
+  if (concurrency === 0 && !ws && !keepaliveClients && !Number(text('fresh') ?? 0) && !Number(text('h2') ?? 0)) {
+    throw new RehearseError('--concurrency 0 leaves no client: add --keepalive, --fresh, --h2 or --ws clients, or raise it')
+  }
   const method = (text('method') ?? 'GET').toUpperCase()
   if (!/^[A-Z]+$/.test(method)) throw new RehearseError(`--method must be an HTTP method such as GET or POST; received ${JSON.stringify(text('method'))}`)
 

@@ -80,7 +80,8 @@ export class Router {
         route,
         pool: new Pool(origin, { connections: options.connectionsPerInstance }),
         keepalivePool: new Pool(origin, { connections: options.keepaliveConnections ?? 1 }),
-        h2Pool: new Pool(origin, { connections: 1, allowH2: true, h2Options: { useH2c: true } }),
+        // h2c by prior knowledge (RFC 9113, 3.3). `useH2c` is undici's; its types lag behind its options.
+        h2Pool: new Pool(origin, { connections: 1, allowH2: true, useH2c: true } as Pool.Options),
         freshPool: new Pool(origin),
         removed: false,
         inFlight: 0,
