@@ -21,7 +21,7 @@ describe.concurrent('lameduck rehearse names what broke', () => {
     // Fastify answers it 503 with Connection: close: that request is lost, and with its connection gone A can exit.
     if (!sigkill.test(run.stdout)) {
       expect(run.stdout).toMatch(/verdict {5}FAIL: \d+ requests? lost: 5xx x\d+$/m)
-      expect(run.stdout).toMatch(/failures {4}5xx +\d+ {2}\(A \d+; first at SIGTERM\+\d+ ms: A: 503\)/)
+      expect(run.stdout).toMatch(/failures {4}5xx +\d+ {2}\(A \d+; first at SIGTERM\+\d+ ms: A: 503, sent at SIGTERM[+-]\d+ ms\)/)
     } else {
       expect(run.stdout).toContain('A SIGKILL, grace period over, 0 in flight on it')
     }
@@ -73,8 +73,8 @@ describe.concurrent('lameduck rehearse names what broke', () => {
     })
     const failure = (kind: string) => report.failures.find((f) => f.kind === kind)!
     expect(failure('server-error').byInstance).toEqual(twice)
-    expect(failure('reset').firstDetail).toMatch(/: ECONNRESET$/)
-    expect(failure('closed').firstDetail).toMatch(/: UND_ERR_SOCKET \(other side closed\)$/)
+    expect(failure('reset').firstDetail).toMatch(/: ECONNRESET, sent at SIGTERM-\d+ ms$/)
+    expect(failure('closed').firstDetail).toMatch(/: UND_ERR_SOCKET \(other side closed\), sent at SIGTERM-\d+ ms$/)
     for (const kind of ['reset', 'closed', 'unavailable-retry-after', 'other-status', 'timed-out', 'stream-cut', 'stream-unterminated']) expect(failure(kind).byInstance).toEqual(each)
     // None of them is retried: each is a lost request or stream.
     expect(report.requests.lost).toBe(14)

@@ -5,8 +5,8 @@ import { fixture, runRehearse } from './support/rehearse-cli.ts'
 // `reconnect` is resumed on the other instance with Last-Event-ID, and lost unless its tokens go on with no gap and
 // no duplicate (test/fixtures/rehearse-streams.ts).
 const args = [
-  'rehearse', '--ready-path', '/ready', '--probe-interval', '50', '--grace-period', '5', '--duration', '1500', '--stop-after', '600', '--concurrency', '2',
-  '--sse', '/tokens?n=60', '--sse-method', 'POST', '--sse-body', '{"prompt":"rehearsal"}', '--sse-streams', '2', '--json', '--', process.execPath, fixture('rehearse-streams.ts'),
+  'rehearse', '--ready-path', '/ready', '--probe-interval', '50', '--grace-period', '5', '--duration', '1500', '--stop-after', '600', '--concurrency', '4',
+  '--sse', '/tokens?n=60', '--sse-method', 'POST', '--sse-body', '{"prompt":"rehearsal"}', '--sse-streams', '4', '--json', '--', process.execPath, fixture('rehearse-streams.ts'),
 ]
 
 describe.concurrent('lameduck rehearse judges a resumed stream by its events', () => {
@@ -14,7 +14,7 @@ describe.concurrent('lameduck rehearse judges a resumed stream by its events', (
     const run = await runRehearse(args)
     expect(run.code, run.stdout + run.stderr).toBe(0)
     const report = run.report!
-    expect(report.settings.sse).toBe('POST /tokens?n=60 x2')
+    expect(report.settings.sse).toBe('POST /tokens?n=60 x4')
     expect(report.streams!.resumed).toBeGreaterThanOrEqual(1)
     expect(report.streams!.resumedInOrder).toBe(report.streams!.resumed)
     expect(report.streams!.lost).toBe(0)
@@ -28,7 +28,7 @@ describe.concurrent('lameduck rehearse judges a resumed stream by its events', (
     const report = run.report!
     const gap = report.failures.find((f) => f.kind === 'stream-gap')
     expect(gap?.lost).toBeGreaterThanOrEqual(1)
-    expect(gap?.firstDetail).toMatch(/^B: after id (\d+) came id \d+ on resuming$/)
+    expect(gap?.firstDetail).toMatch(/^B: after id \d+ came id \d+ on resuming, sent at SIGTERM\+\d+ ms$/)
     expect(report.verdict.advice).toContain('resumed streams did not go on from Last-Event-ID: every instance must continue a stream from the id the client sends, with nothing skipped and nothing repeated')
   }, 40_000)
 
@@ -43,6 +43,7 @@ describe.concurrent('lameduck rehearse judges a resumed stream by its events', (
   it('with --sse-resume off, ending by reconnect counts as a proper end, as before', async () => {
     const run = await runRehearse([...args.slice(0, args.indexOf('--json')), '--sse-resume', 'off', ...args.slice(args.indexOf('--json'))], { RESUME_FAULT: 'gap' })
     expect(run.code, run.stdout + run.stderr).toBe(0)
+    expect(run.report!.streams!.endedBy['reconnect'], JSON.stringify(run.report!.streams)).toBeGreaterThanOrEqual(1)
     expect(run.report!.streams!.endedBy['reconnect']).toBeGreaterThanOrEqual(1)
     expect(run.report!.streams!.resumed).toBe(0)
   }, 40_000)

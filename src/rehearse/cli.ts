@@ -66,7 +66,7 @@ async function rehearseRuns(options: RehearseOptions): Promise<number> {
       line = tally.add(index + 1, run.platform, report)
       if (!report.verdict.pass) failedReports.push(report)
       status.clear()
-      if (!options.json) process.stdout.write(formatRunLine(line, options.runs) + (report.verdict.pass ? '' : formatReport(report).replace(/^/gm, '    ')))
+      if (!options.json) process.stdout.write(formatRunLine(line, options.runs) + (report.verdict.pass ? '' : formatReport(report).replace(/^(?=.)/gm, '    ')))
     } catch (error) {
       status.clear()
       if (!(error instanceof RehearseError) || index === 0) throw error

@@ -10,7 +10,7 @@ export interface FailureCount {
   byInstance: Record<string, number>
   /** Attempts of this kind by the kind of client that made them. */
   byLoad: Partial<Record<LoadKind, number>>
-  first: { at: number; instance: string | null; detail: string; load: LoadKind }
+  first: { at: number; instance: string | null; detail: string; load: LoadKind; startedAt: number | undefined }
   lastAt: number
 }
 
@@ -92,7 +92,7 @@ export class LoadTally {
     for (const attempt of sent.attempts) {
       if (attempt.failure === null) continue
       const instance = attempt.instance ?? '-'
-      const count = this.failures.get(attempt.failure) ?? { count: 0, byInstance: {}, byLoad: {}, first: { at, instance: attempt.instance, detail: attempt.detail, load: kind }, lastAt: at }
+      const count = this.failures.get(attempt.failure) ?? { count: 0, byInstance: {}, byLoad: {}, first: { at, instance: attempt.instance, detail: attempt.detail, load: kind, startedAt: attempt.startedAt }, lastAt: at }
       count.count++
       count.byInstance[instance] = (count.byInstance[instance] ?? 0) + 1
       count.byLoad[kind] = (count.byLoad[kind] ?? 0) + 1

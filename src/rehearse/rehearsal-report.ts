@@ -89,7 +89,7 @@ export function buildReport({ options, tally, instances, termination, timeline, 
       byLoad: c.byLoad,
       firstAt: c.first.at,
       lastAt: c.lastAt,
-      firstDetail: `${c.first.instance ?? 'no instance'}: ${c.first.detail}`,
+      firstDetail: `${c.first.instance ?? 'no instance'}: ${c.first.detail}${c.first.startedAt !== undefined ? `, sent at ${sinceSigterm(c.first.startedAt, termination.sigtermAt)}` : ''}`,
     }))
     .sort((a, b) => b.lost - a.lost || b.count - a.count)
 
@@ -190,6 +190,10 @@ export function describeExit(exit: InstanceExit): string {
   if (exit.signal === 'SIGTERM') return 'died of the SIGTERM itself (no handler)'
   if (exit.signal) return `killed by ${exit.signal}`
   return exit.code === null ? 'no exit code' : `exit code ${exit.code}`
+}
+
+function sinceSigterm(at: number, sigtermAt: number): string {
+  return `SIGTERM${at >= sigtermAt ? '+' : '-'}${Math.abs(Math.round(at - sigtermAt))} ms`
 }
 
 export function seconds(ms: number): string {

@@ -23,6 +23,8 @@ export interface Attempt {
   readonly events?: number
   /** For a stream: the name of its last event. */
   readonly lastEvent?: string
+  /** When the attempt began (the rehearsal's clock), so a failure can be placed against SIGTERM. */
+  readonly startedAt?: number
   /** A stream still open when the load ended, closed by the rehearsal itself, or a request still waiting for a ready instance then: neither answered nor lost. */
   readonly closedAtEnd?: boolean
 }
@@ -41,6 +43,8 @@ export interface RouterOptions {
   readonly keepaliveConnections?: number
   /** Send a request refused before accept to another ready instance (gateways do; a bare Kubernetes Service does not). */
   readonly retryRefused: boolean
+  /** The rehearsal's clock, to stamp each attempt's start. */
+  readonly clock?: () => number
 }
 
 /** What an attempt is handed: the instance's name and port, and its pools. */
@@ -123,7 +127,9 @@ export class Router {
       }
       tried.add(upstream)
       upstream.inFlight++
-      const result = await attempt(upstream).finally(() => upstream.inFlight--)
+      const startedAt = this.#options.clock?.()
+      const made = await attempt(upstream).finally(() => upstream.inFlight--)
+      const result = startedAt === undefined ? made : { ...made, startedAt }
       attempts.push(result)
       if (result.failure === null || !this.#options.retryRefused || !isRetryable(result.failure)) return { attempts, final: result }
     }
