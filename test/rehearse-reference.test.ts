@@ -40,8 +40,8 @@ describe.concurrent('lameduck rehearse against the reference service', () => {
     expect(report.failures).toEqual([])
     expect(report.termination.inFlightAtSigterm).toBeGreaterThan(0)
     expect(report.termination.exit).toMatchObject({ code: 0, signal: null })
-    // Times are on a 0.1 ms clock: their difference carries binary rounding (1000.0000000000005 seen).
-    expect(report.termination.removedAt - report.termination.sigtermAt).toBeCloseTo(1000, 6)
+    // The removal's own time: its timer fires 1000 ms after SIGTERM at the earliest (later on a busy machine).
+    expect(report.termination.removedAt - report.termination.sigtermAt).toBeGreaterThanOrEqual(999.9)
     // /ready turned 503 at SIGTERM while the delay kept serving: the router saw it before the listener closed.
     const notReady = report.timeline.find((c) => c.instance === 'A' && c.probe === 'ready' && c.at > report.termination.sigtermAt && c.state === 'not-ready')
     expect(notReady?.detail).toBe('503')
