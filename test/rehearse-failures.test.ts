@@ -52,7 +52,8 @@ describe.concurrent('lameduck rehearse names what broke', () => {
     const env = { FAULTS: 'hang,reset,close,500,503,503-retry,404', STREAM_FAULTS: 'cut,unterminated' }
     const run = await runRehearse(
       [
-        'rehearse', '--ready-path', '/ready', '--grace-period', '3', '--duration', '4500', '--stop-after', '4000', '--timeout', '1500',
+        // --retry-after off: the 503 with Retry-After is the client's final answer here, so every fault is one loss.
+        'rehearse', '--ready-path', '/ready', '--grace-period', '3', '--duration', '4500', '--stop-after', '4000', '--timeout', '1500', '--retry-after', 'off',
         '--concurrency', '3', '--sse', '/events', '--sse-streams', '1', '--probe-interval', '100', '--json', '--', process.execPath, fixture('rehearse-faults.ts'),
       ],
       env,
@@ -91,6 +92,34 @@ describe.concurrent('lameduck rehearse names what broke', () => {
 })
 
 describe('the router', () => {
+  it('comes back after a 503 with Retry-After as the client would, and the request is answered then; with --retry-after off the 503 is final', async () => {
+    let answered = 0
+    const server = createServer((_, response) => {
+      if (answered++ % 2 === 0) return void response.writeHead(503, { 'retry-after': '0' }).end('draining')
+      response.end('ok')
+    }).listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const port = (server.address() as { port: number }).port
+    const options = { request: { method: 'POST', path: '/', headers: {}, body: '{}' }, timeoutMs: 2000, connectionsPerInstance: 1, retryRefused: true }
+    const honours = new Router([{ name: 'A', port, isReady: () => true }], { ...options, retryAfter: true })
+    const ignores = new Router([{ name: 'A', port, isReady: () => true }], { ...options, retryAfter: false })
+    const tally = new LoadTally()
+    try {
+      for (let i = 0; i < 3; i++) tally.add('request', await honours.send('request'), i)
+      expect(tally.requests).toEqual({ sent: 3, answered: 3, lost: 0 })
+      expect(tally.answeredAfterRetryAfter).toBe(3)
+      expect(tally.failures.get('unavailable-retry-after')).toMatchObject({ count: 3 })
+      answered = 0
+      tally.add('request', await ignores.send('request'), 3)
+      expect(tally.requests).toEqual({ sent: 4, answered: 3, lost: 1 })
+      expect(tally.lost).toEqual(new Map([['unavailable-retry-after', 1]]))
+    } finally {
+      await honours.close()
+      await ignores.close()
+      server.close()
+    }
+  })
+
   it('counts a connection refused before accept as retryable, sends the request to the other ready instance, and loses it only when there is none', async () => {
     const closedPort = await freePort() // nothing listens here
     const server = createServer((_, response) => response.end('ok')).listen(0, '127.0.0.1')

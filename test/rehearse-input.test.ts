@@ -132,7 +132,7 @@ describe('lameduck rehearse reads the deployment files', () => {
   it("the project's Kubernetes manifest: containerPort, probe paths and period, terminationGracePeriodSeconds, the container's env; the kubernetes order", () => {
     const options = parseRehearseOptions(['--kubernetes', resolve(repoRoot, 'deploy/k8s/lameduck.yaml'), '--', 'node'], tempDir())
     expect(options).toMatchObject({ platform: 'kubernetes', port: 8000, readyPath: '/ready', healthPath: '/health', gracePeriodMs: 45_000, endpointLagMs: 1000, probeIntervalMs: 2000 })
-    expect(options.env).toEqual({ SHUTDOWN_DELAY_MS: '5000', DRAIN_TIMEOUT_MS: '30000', MAX_CONCURRENCY: '4' })
+    expect(options.env).toEqual({ SHUTDOWN_DELAY_MS: '5000', LISTENER_AT_DRAIN: 'close', DRAIN_TIMEOUT_MS: '30000', MAX_CONCURRENCY: '4' })
   })
 
   it('a cerebrium.toml without endpoints means TCP checks, as on the platform; no file at all means the same', () => {

@@ -3,10 +3,11 @@ import { fixture, runRehearse } from './support/rehearse-cli.ts'
 
 // Streams over POST (as LLM gateways stream their answers), judged as a client judges them: a stream ended by
 // `reconnect` is resumed on the other instance with Last-Event-ID, and lost unless its tokens go on with no gap and
-// no duplicate (test/fixtures/rehearse-streams.ts).
+// no duplicate (test/fixtures/rehearse-streams.ts). Each stream lasts 2 s, longer than the stop takes to come: the four
+// streams opened first, two on each instance, are the ones open at SIGTERM, however slow the machine.
 const args = [
   'rehearse', '--ready-path', '/ready', '--probe-interval', '50', '--grace-period', '5', '--duration', '1500', '--stop-after', '600', '--concurrency', '4',
-  '--sse', '/tokens?n=60', '--sse-method', 'POST', '--sse-body', '{"prompt":"rehearsal"}', '--sse-streams', '4', '--json', '--', process.execPath, fixture('rehearse-streams.ts'),
+  '--sse', '/tokens?n=200', '--sse-method', 'POST', '--sse-body', '{"prompt":"rehearsal"}', '--sse-streams', '4', '--json', '--', process.execPath, fixture('rehearse-streams.ts'),
 ]
 
 describe.concurrent('lameduck rehearse judges a resumed stream by its events', () => {
@@ -14,12 +15,12 @@ describe.concurrent('lameduck rehearse judges a resumed stream by its events', (
     const run = await runRehearse(args)
     expect(run.code, run.stdout + run.stderr).toBe(0)
     const report = run.report!
-    expect(report.settings.sse).toBe('POST /tokens?n=60 x4')
+    expect(report.settings.sse).toBe('POST /tokens?n=200 x4')
     expect(report.streams!.resumed).toBeGreaterThanOrEqual(1)
     expect(report.streams!.resumedInOrder).toBe(report.streams!.resumed)
     expect(report.streams!.lost).toBe(0)
-    // Ending by reconnect is not an end: every stream that ended, ended by done.
-    expect(Object.keys(report.streams!.endedBy)).toEqual(['done'])
+    // Ending by reconnect is not an end: no stream counts as ended by it.
+    expect(report.streams!.endedBy['reconnect']).toBeUndefined()
   }, 40_000)
 
   it('a resume that skips a token is a lost stream (gap), with advice naming Last-Event-ID', async () => {

@@ -24,9 +24,12 @@ export const failureKinds = {
 
 export type FailureKind = keyof typeof failureKinds
 
-/** A connection refused before accept never reached the service: a router may send it elsewhere. */
+/**
+ * A connection refused before accept never reached the service: a router may send it elsewhere. A 503 with
+ * Retry-After says the request did not run and when to come back: a client may send it again then.
+ */
 export function isRetryable(kind: FailureKind): boolean {
-  return kind === 'refused'
+  return kind === 'refused' || kind === 'unavailable-retry-after'
 }
 
 /**

@@ -67,6 +67,8 @@ export class LoadTally {
   readonly lost = new Map<FailureKind, number>()
   /** Requests a second instance answered after a refused connection. */
   retriedAnswered = 0
+  /** Requests answered after the client came back as a 503's Retry-After asked. */
+  answeredAfterRetryAfter = 0
   inFlight = 0
 
   /** A stream, session or request still open (or waiting for an instance) when the load ended. */
@@ -104,6 +106,7 @@ export class LoadTally {
       load.answered++
       if (kind === 'sse' && sent.final.lastEvent) this.streams.endedBy[sent.final.lastEvent] = (this.streams.endedBy[sent.final.lastEvent] ?? 0) + 1
       if (sent.attempts.some((a) => a.failure === 'refused')) this.retriedAnswered++
+      if (sent.attempts.some((a) => a.failure === 'unavailable-retry-after')) this.answeredAfterRetryAfter++
     } else {
       totals.lost++
       load.lost++

@@ -47,6 +47,7 @@ export interface RehearsalReport {
     readonly stopAfterMs: number
     readonly timeoutMs: number
     readonly retryRefused: boolean
+    readonly retryAfter: boolean
     readonly request: string
     readonly sse: string | null
     readonly ws: string | null
@@ -56,7 +57,7 @@ export interface RehearsalReport {
     readonly env: Readonly<Record<string, string>>
   }
   /** Every request-like kind together (the closed loop, --keepalive, --fresh, --h2). */
-  readonly requests: Totals & { readonly answeredAfterRetry: number }
+  readonly requests: Totals & { readonly answeredAfterRetry: number; readonly answeredAfterRetryAfter: number }
   readonly streams: Readonly<StreamTotals> | null
   readonly sessions: Readonly<SessionTotals> | null
   /** Each kind of client apart: what it sent, answered, lost (by failure kind). */
@@ -117,6 +118,10 @@ export function buildReport({ options, tally, instances, termination, timeline, 
   if (termination.inFlightAtSigterm === 0) {
     notes.push(`nothing was in flight on ${stopped} at SIGTERM, so the drain of in-flight work was not exercised: raise --concurrency or the work per request`)
   }
+  const unavailable = failures.find((f) => f.kind === 'unavailable-retry-after')
+  if (unavailable && tally.answeredAfterRetryAfter > 0) {
+    notes.push(`${unavailable.count} answers were 503 with Retry-After; ${tally.answeredAfterRetryAfter} of those requests were answered when their clients came back, as clients that honour Retry-After do`)
+  }
   const refused = failures.find((f) => f.kind === 'refused')
   if (refused && tally.retriedAnswered > 0) {
     notes.push(`${refused.count} connections were refused before accept; the router sent ${tally.retriedAnswered} of those requests to another instance, as gateways do`)
@@ -152,6 +157,7 @@ export function buildReport({ options, tally, instances, termination, timeline, 
       stopAfterMs: options.stopAfterMs,
       timeoutMs: options.timeoutMs,
       retryRefused: options.retryRefused,
+      retryAfter: options.retryAfter,
       request: `${options.request.method} ${options.request.path}`,
       sse: options.sse ? `${options.sse.method} ${options.sse.path} x${options.sse.streams}` : null,
       ws: options.ws ? `${options.ws.path} x${options.ws.sessions}, ${options.ws.messages} messages each` : null,
@@ -159,7 +165,7 @@ export function buildReport({ options, tally, instances, termination, timeline, 
       sources: options.sources,
       env: options.env,
     },
-    requests: { ...tally.requests, answeredAfterRetry: tally.retriedAnswered },
+    requests: { ...tally.requests, answeredAfterRetry: tally.retriedAnswered, answeredAfterRetryAfter: tally.answeredAfterRetryAfter },
     streams,
     sessions: options.ws ? { ...tally.sessions } : null,
     loads,

@@ -65,6 +65,7 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
         connectionsPerInstance: Math.max(1, options.concurrency),
         keepaliveConnections: options.keepalive?.clients ?? 1,
         retryRefused: options.retryRefused,
+        retryAfter: options.retryAfter,
         clock,
       },
     )

@@ -71,6 +71,8 @@ export interface RehearseOptions {
   readonly stopAfterMs: number
   readonly timeoutMs: number
   readonly retryRefused: boolean
+  /** Clients come back after a 503's Retry-After (capped at 1 s, 3 times), as clients that honour it do. */
+  readonly retryAfter: boolean
   readonly request: LoadRequest
   readonly keepalive: KeepAliveLoad | null
   /** Clients that open a new connection for every request (a connect storm at the stop). */
@@ -113,6 +115,8 @@ stops one the way the platform does, and reports what the clients saw.
   --timeout T            per-request timeout (default 30s)
   --retry-refused on|off send a request refused before accept to another ready instance, as gateways do (default on;
                          off: as a bare Kubernetes Service, the client gets the refusal)
+  --retry-after on|off   clients come back after a 503's Retry-After (up to 1 s, 3 times), through the router
+                         (default on; off: a 503 with Retry-After is the client's final answer)
   --method M --path P --body B --header 'name: value'   the request the load sends (default GET /)
   --keepalive N          N more clients with keep-alive connections of their own, pausing between requests
   --keepalive-idle T     longest pause of a --keepalive client, random up to it (default 200ms)
@@ -160,6 +164,7 @@ export function parseRehearseOptions(args: readonly string[], cwd = '.'): Rehear
         'stop-after': { type: 'string' },
         timeout: { type: 'string' },
         'retry-refused': { type: 'string' },
+        'retry-after': { type: 'string' },
         method: { type: 'string' },
         path: { type: 'string' },
         body: { type: 'string' },
@@ -245,6 +250,7 @@ export function parseRehearseOptions(args: readonly string[], cwd = '.'): Rehear
     stopAfterMs: text('stop-after') !== undefined ? parseDuration('stop-after', text('stop-after')!, 'ms') : Math.round(durationMs / 3),
     timeoutMs: parseDuration('timeout', text('timeout') ?? '30s', 'ms', 1),
     retryRefused: onOff('retry-refused', text('retry-refused') ?? 'on'),
+    retryAfter: onOff('retry-after', text('retry-after') ?? 'on'),
     request: Object.freeze({
       method,
       path: path('path', '/') ?? '/',

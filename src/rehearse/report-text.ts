@@ -21,7 +21,11 @@ export function formatReport(report: RehearsalReport): string {
   if (env.length) out.push(`  env         ${env.map(([k, v]) => `${k}=${v}`).join(' ')}`)
   out.push(`  checks      ready: ${s.readyPath ?? 'TCP connect'}, health: ${s.healthPath ?? 'none'}, every ${ms(s.probeIntervalMs)}`)
   out.push(`  instances   ${report.instances.map((i) => `${i.name} on port ${i.port} (${i.role}${i.readyAt !== null ? `, ready at ${ms(i.readyAt)}` : ''})`).join('; ')}`)
-  out.push(`  requests    ${r.sent} sent, ${r.answered} answered, ${r.lost} lost${r.answeredAfterRetry ? ` (${r.answeredAfterRetry} answered after a refused connection was sent elsewhere)` : ''}`)
+  const retries = [
+    ...(r.answeredAfterRetry ? [`${r.answeredAfterRetry} answered after a refused connection was sent elsewhere`] : []),
+    ...(r.answeredAfterRetryAfter ? [`${r.answeredAfterRetryAfter} answered after a 503's Retry-After`] : []),
+  ]
+  out.push(`  requests    ${r.sent} sent, ${r.answered} answered, ${r.lost} lost${retries.length ? ` (${retries.join('; ')})` : ''}`)
   if (report.streams) {
     const st = report.streams
     const endings = Object.entries(st.endedBy).map(([name, n]) => `${n} by ${name}`).join(', ')
@@ -45,7 +49,8 @@ export function formatReport(report: RehearsalReport): string {
       ...Object.entries(f.byInstance).map(([name, n]) => `${name} ${n}`),
       ...(byLoad ? (Object.entries(f.byLoad) as [LoadKind, number][]).map(([kind, n]) => `${loadNames[kind]} ${n}`) : []),
     ].join(', ')
-    const lost = f.retryable ? (s.retryRefused ? `, ${f.lost} lost after retry` : ', not retried (--retry-refused off)') : ''
+    const retried = f.kind === 'refused' ? s.retryRefused : s.retryAfter
+    const lost = f.retryable ? (retried ? `, ${f.lost} lost after retry` : `, not retried (--retry-${f.kind === 'refused' ? 'refused' : 'after'} off)`) : ''
     out.push(`  ${index === 0 ? 'failures   ' : '           '} ${f.label.padEnd(width)} ${String(f.count).padStart(5)}  (${where}${lost}; first at ${sinceTerm(f.firstAt)}: ${f.firstDetail})`)
   })
 
@@ -91,7 +96,7 @@ export function formatRunsSummary(summary: RunsSummary): string {
   const out: string[] = []
   const orders = (Object.entries(t.byPlatform) as [string, NonNullable<RunsSummary['totals']['byPlatform']['cerebrium']>][]).map(([p, c]) => `${p} ${c.runs}`)
   out.push(`lameduck rehearse: ${t.runs} runs (${orders.join(', ')}): ${t.passed} passed, ${t.failed} failed, ${t.errors} could not run`)
-  out.push(`  sent        ${t.sent}, lost ${t.lost}`)
+  out.push(`  sent        ${t.sent}, lost ${t.lost}; answered after a refused connection went elsewhere ${t.answeredAfterRefused}, after a 503's Retry-After ${t.answeredAfterRetryAfter}`)
   const loads = Object.entries(t.loads) as [LoadKind, NonNullable<RunsSummary['totals']['loads'][LoadKind]>][]
   out.push(
     `  by client   ${loads.map(([kind, l]) => `${loadNames[kind]} ${l.sent} sent, ${l.lost} lost${Object.keys(l.lostBy).length ? ` (${Object.entries(l.lostBy).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`).join('; ')}`,

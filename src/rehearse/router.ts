@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
-import { classifyError, classifyStatus, errorDetail, type FailureKind, isRetryable } from './failure-kinds.ts'
+import { classifyError, classifyStatus, errorDetail, type FailureKind } from './failure-kinds.ts'
 import type { LoadKind, LoadRequest } from './rehearse-options.ts'
 
 const routeWaitMs = 10
@@ -23,6 +23,8 @@ export interface Attempt {
   readonly events?: number
   /** For a stream: the name of its last event. */
   readonly lastEvent?: string
+  /** A 503's `Retry-After`, in ms: a client that honours it comes back after that long. */
+  readonly retryAfterMs?: number
   /** When the attempt began (the rehearsal's clock), so a failure can be placed against SIGTERM. */
   readonly startedAt?: number
   /** A stream still open when the load ended, closed by the rehearsal itself, or a request still waiting for a ready instance then: neither answered nor lost. */
@@ -45,7 +47,16 @@ export interface RouterOptions {
   readonly retryRefused: boolean
   /** The rehearsal's clock, to stamp each attempt's start. */
   readonly clock?: () => number
+  /**
+   * Honour a 503's `Retry-After` as a client does: come back after it (capped) through the router, at most
+   * `retryAfterTimes` times. A draining instance answers new work that way; the request never ran.
+   */
+  readonly retryAfter?: boolean
 }
+
+// A client waits what Retry-After says, up to this: the rehearsal's load is short.
+const maxRetryAfterWaitMs = 1000
+const retryAfterTimes = 3
 
 /** What an attempt is handed: the instance's name and port, and its pools. */
 export interface Upstream {
@@ -131,7 +142,13 @@ export class Router {
       const made = await attempt(upstream).finally(() => upstream.inFlight--)
       const result = startedAt === undefined ? made : { ...made, startedAt }
       attempts.push(result)
-      if (result.failure === null || !this.#options.retryRefused || !isRetryable(result.failure)) return { attempts, final: result }
+      if (result.failure === 'unavailable-retry-after' && this.#options.retryAfter && attempts.filter((a) => a.failure === 'unavailable-retry-after').length <= retryAfterTimes) {
+        await sleep(Math.min(result.retryAfterMs ?? 0, maxRetryAfterWaitMs))
+        // Coming back later is a new request: any ready instance, the same one included.
+        tried.clear()
+        continue
+      }
+      if (result.failure === null || !this.#options.retryRefused || result.failure !== 'refused') return { attempts, final: result }
     }
   }
 
@@ -184,10 +201,20 @@ export class Router {
       for await (const _ of response.body) {
         // The whole body must arrive: a response cut after its headers is a failure too.
       }
-      return { instance, failure: classifyStatus(response.statusCode, response.headers['retry-after']), detail: String(response.statusCode) }
+      const failure = classifyStatus(response.statusCode, response.headers['retry-after'])
+      return { instance, failure, detail: String(response.statusCode), ...(failure === 'unavailable-retry-after' ? { retryAfterMs: retryAfterMs(response.headers['retry-after']) } : {}) }
     } catch (error) {
       if (deadline.aborted) return { instance, failure: 'timed-out', detail: `no complete answer within ${timeoutMs} ms` }
       return { instance, failure: classifyError(error), detail: errorDetail(error) }
     }
   }
+}
+
+/** `Retry-After` in ms: delay-seconds, or an HTTP date (RFC 9110, 10.2.3); 0 when unreadable. */
+export function retryAfterMs(value: string | string[] | undefined): number {
+  const text = Array.isArray(value) ? value[0] : value
+  if (text === undefined) return 0
+  if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000
+  const at = Date.parse(text)
+  return Number.isNaN(at) ? 0 : Math.max(0, at - Date.now())
 }

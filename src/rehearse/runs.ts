@@ -38,6 +38,9 @@ export interface RunsSummary {
     byPlatform: Partial<Record<Platform, { runs: number; passed: number; failed: number; errors: number; exitMs: ExitSpread | null }>>
     sent: number
     lost: number
+    /** Requests answered after a refused connection went elsewhere, and after a 503's Retry-After. */
+    answeredAfterRefused: number
+    answeredAfterRetryAfter: number
     /** Failed attempts of each kind over all runs, and of them the client's final answer. */
     failures: Partial<Record<FailureKind, { count: number; lost: number; byLoad: Partial<Record<LoadKind, number>> }>>
     loads: Partial<Record<LoadKind, KindTotals>>
@@ -59,7 +62,7 @@ export interface ExitSpread {
 export class RunsTally {
   readonly #lines: RunLine[] = []
   readonly #exitMs = new Map<Platform, number[]>()
-  readonly #totals: RunsSummary['totals'] = { runs: 0, passed: 0, failed: 0, errors: 0, byPlatform: {}, sent: 0, lost: 0, failures: {}, loads: {}, streams: null, sessions: null, killedBySigkill: 0 }
+  readonly #totals: RunsSummary['totals'] = { runs: 0, passed: 0, failed: 0, errors: 0, byPlatform: {}, sent: 0, lost: 0, answeredAfterRefused: 0, answeredAfterRetryAfter: 0, failures: {}, loads: {}, streams: null, sessions: null, killedBySigkill: 0 }
   #slowest: RunsSummary['slowestExit'] = null
 
   add(run: number, platform: Platform, report: RehearsalReport): RunLine {
@@ -82,6 +85,8 @@ export class RunsTally {
     this.#count(platform, line.verdict)
     t.sent += sent
     t.lost += lost
+    t.answeredAfterRefused += report.requests.answeredAfterRetry
+    t.answeredAfterRetryAfter += report.requests.answeredAfterRetryAfter
     if (report.termination.killedBySigkill) t.killedBySigkill++
     for (const f of report.failures) {
       const total = (t.failures[f.kind] ??= { count: 0, lost: 0, byLoad: {} })

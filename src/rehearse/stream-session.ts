@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { readEventStream, type StreamEvent } from './event-stream.ts'
 import { classifyError, classifyStatus, errorDetail } from './failure-kinds.ts'
 import type { SseLoad } from './rehearse-options.ts'
-import type { Attempt, Router, Sent, Upstream } from './router.ts'
+import { type Attempt, type Router, retryAfterMs, type Sent, type Upstream } from './router.ts'
 
 /** One stream as its client saw it, across the instances it was resumed on. */
 export interface StreamSent extends Sent {
@@ -66,7 +66,9 @@ export async function holdStream(router: Router, sse: SseLoad, timeoutMs: number
         lastId = event.id
       }),
     )
-    const final: Attempt = continuity !== null ? { ...sent.final, failure: continuity, detail: continuityDetail } : sent.final
+    // A gap or duplicate loses the stream even when it showed only as the load ended (a resume checked late).
+    const { closedAtEnd: _, ...judged } = sent.final
+    const final: Attempt = continuity !== null ? { ...judged, failure: continuity, detail: continuityDetail } : sent.final
     attempts.push(...sent.attempts.slice(0, -1), final)
     const done = (f: Attempt): StreamSent => ({ attempts, final: f, resumes, resumedInOrder, events })
     if (final.failure !== null || final.closedAtEnd || final.lastEvent !== 'reconnect' || !sse.resume) return done(final)
@@ -111,7 +113,12 @@ async function streamAttempt(
     const type = String(response.headers['content-type'] ?? '')
     if (status !== null || !type.startsWith('text/event-stream')) {
       await response.body.dump()
-      return { instance, failure: status ?? 'other-status', detail: status ? String(response.statusCode) : `${response.statusCode} with content-type ${JSON.stringify(type)}` }
+      return {
+        instance,
+        failure: status ?? 'other-status',
+        detail: status ? String(response.statusCode) : `${response.statusCode} with content-type ${JSON.stringify(type)}`,
+        ...(status === 'unavailable-retry-after' ? { retryAfterMs: retryAfterMs(response.headers['retry-after']) } : {}),
+      }
     }
     const outcome = await readEventStream(response.body, sse.endEvents, (event) => {
       onEvent(event)

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
 import { classifyError, classifyStatus, errorDetail } from './failure-kinds.ts'
 import type { WsLoad } from './rehearse-options.ts'
-import type { Attempt, Router, Sent, Upstream } from './router.ts'
+import { type Attempt, type Router, retryAfterMs, type Sent, type Upstream } from './router.ts'
 
 /** One session as its client saw it, across the instances it reconnected to. */
 export interface SessionSent extends Sent {
@@ -120,7 +120,7 @@ function sessionAttempt(
 
     socket.on('unexpected-response', (request, response) => {
       const failure = classifyStatus(response.statusCode ?? 0, response.headers['retry-after']) ?? 'other-status'
-      finish({ instance, failure, detail: `upgrade answered ${response.statusCode}` })
+      finish({ instance, failure, detail: `upgrade answered ${response.statusCode}`, ...(failure === 'unavailable-retry-after' ? { retryAfterMs: retryAfterMs(response.headers['retry-after']) } : {}) })
       response.resume()
       request.destroy()
       end.removeEventListener('abort', onEnd)
