@@ -231,7 +231,7 @@ function adviceFor({ options, failures, termination: t, timeline }: AdviceInput)
   const stillRouted = t.platform === 'kubernetes' && !notReadyFirst
   if (onStopped('refused') && stillRouted) {
     advice.push(
-      `${t.instance} closed its listener while the router still sent it connections (kubernetes order: the endpoint removal lags SIGTERM by ${t.removedAt - t.sigtermAt} ms): fail readiness at SIGTERM and keep serving for longer than that lag plus a probe period before closing (lameduck: SHUTDOWN_DELAY_MS, the shutdownDelayMs option), or retry refused connections in the proxy`,
+      `${t.instance} closed its listener while the router still sent it connections (kubernetes order: the endpoint removal lags SIGTERM by ${Math.round(t.removedAt - t.sigtermAt)} ms): fail readiness at SIGTERM and keep serving for longer than that lag plus a probe period before closing (lameduck: SHUTDOWN_DELAY_MS, the shutdownDelayMs option), or retry refused connections in the proxy`,
     )
   }
   if ((onStopped('reset') || onStopped('closed')) && stillRouted) {
