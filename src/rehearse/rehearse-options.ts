@@ -109,7 +109,7 @@ stops one the way the platform does, and reports what the clients saw.
   --endpoint-lag T       kubernetes: SIGTERM to endpoint removal (default 1000ms)
   --probe-interval T     readiness and liveness poll period once ready (default: the manifest's periodSeconds, else 1000ms)
   --startup-timeout T    longest wait for each instance's first ready answer (default 60s)
-  --concurrency N        concurrent clients (default 8)
+  --concurrency N        concurrent closed-loop clients, the SSE streams among them (default 8; 0: none, with other kinds)
   --duration T           how long the load runs at least (default 10s); it also covers the whole stop
   --stop-after T         load time before the termination starts (default: a third of --duration)
   --timeout T            per-request timeout (default 30s)
