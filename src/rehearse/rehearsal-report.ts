@@ -28,6 +28,8 @@ export interface InstanceLine {
   readonly port: number
   readonly readyAt: number | null
   readonly exit: InstanceExit | null
+  /** The replacement's last lines of output, when it exited during the rehearsal. */
+  readonly lastOutput?: string
 }
 
 /** What a rehearsal found: the same object is printed as text and written by --json. Times are ms since the start. */
@@ -113,8 +115,11 @@ export function buildReport({ options, tally, instances, termination, timeline, 
   const replacement = instances.find((i) => i.role === 'replacement')
   if (replacement?.exit && replacement.exit.at < elapsedMs - 1) {
     reasons.push(`${replacement.name}, the replacement, exited during the rehearsal (${describeExit(replacement.exit)})`)
+    if (replacement.lastOutput) notes.push(`${replacement.name}'s last output: ${replacement.lastOutput.split('\n').slice(-5).join(' | ').slice(0, 1000)}`)
   }
-  if (!killedBySigkill && termination.exit.code !== 0 && termination.exit.at >= termination.sigtermAt) notes.push(`${stopped} ended with ${describeExit(termination.exit)} after SIGTERM`)
+  if (!killedBySigkill && termination.exit.code !== 0 && termination.exit.at >= termination.sigtermAt) {
+    notes.push(termination.exit.signal === 'SIGTERM' ? `${stopped} died of the SIGTERM itself: no handler caught it, so nothing drained` : `${stopped} ended with ${describeExit(termination.exit)} after SIGTERM`)
+  }
   if (termination.inFlightAtSigterm === 0) {
     notes.push(`nothing was in flight on ${stopped} at SIGTERM, so the drain of in-flight work was not exercised: raise --concurrency or the work per request`)
   }

@@ -80,6 +80,9 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
     phase = 'finishing'
     await load.stop()
     const loadEnd = clock()
+    // The replacement died under the load: what it wrote last is the only clue to why.
+    const replacementDied = b.process.exit()
+    const replacementOutput = replacementDied ? await b.process.outputTail() : undefined
     for (const poller of pollers) poller.stop()
     await router.close()
     await stopReplacement(b.process)
@@ -90,6 +93,7 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
       port: i.process.port,
       readyAt: i.readyAt,
       exit: i.process.exit() ?? null,
+      ...(i === b && replacementOutput ? { lastOutput: replacementOutput } : {}),
     }))
     // B's own cleanup stop is not part of the verdict: only an exit before the load ended is.
     return buildReport({ options, tally, instances: lines, termination, timeline: [...timeline].sort((x, y) => x.at - y.at), elapsedMs: loadEnd })
