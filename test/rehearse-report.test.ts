@@ -64,6 +64,15 @@ describe('the verdict says what to change where the cause is known', () => {
   })
 })
 
+describe('a replacement that dies under the load', () => {
+  it('fails the rehearsal and leaves its last output in the notes', () => {
+    const died = [instances[0], { ...instances[1], exit: { code: 1, signal: null, at: 1500 }, lastOutput: 'listening\nFATAL: something broke' }] as const
+    const r = buildReport({ options: kubernetes, tally: new LoadTally(), instances: died, termination, timeline: [], elapsedMs: 3000 })
+    expect(r.verdict.reasons).toEqual(['B, the replacement, exited during the rehearsal (exit code 1)'])
+    expect(r.verdict.notes).toContain("B's last output: listening | FATAL: something broke")
+  })
+})
+
 describe('labels say exactly what was seen', () => {
   it('an instance that died of the SIGTERM itself is not "killed by SIGTERM"; SIGKILL is a kill', () => {
     expect(describeExit({ code: null, signal: 'SIGTERM', at: 0 })).toBe('died of the SIGTERM itself (no handler)')
