@@ -35,7 +35,7 @@ export async function holdStream(router: Router, sse: SseLoad, timeoutMs: number
   let resumedInOrder = 0
   let events = 0
   for (;;) {
-    const resuming = lastId !== undefined && resumes > 0
+    const resuming = resumes > 0
     let continuity: Attempt['failure'] = null
     let continuityDetail = ''
     let firstAfterResume = resuming
@@ -70,10 +70,14 @@ export async function holdStream(router: Router, sse: SseLoad, timeoutMs: number
     const { closedAtEnd: _, ...judged } = sent.final
     const final: Attempt = continuity !== null ? { ...judged, failure: continuity, detail: continuityDetail } : sent.final
     attempts.push(...sent.attempts.slice(0, -1), final)
-    const done = (f: Attempt): StreamSent => ({ attempts, final: f, resumes, resumedInOrder, events })
+    const done = (f: Attempt): StreamSent => {
+      // The final word is an attempt too, so that its failure is counted where the loss is.
+      attempts[attempts.length - 1] = f
+      return { attempts, final: f, resumes, resumedInOrder, events }
+    }
     if (final.failure !== null || final.closedAtEnd || final.lastEvent !== 'reconnect' || !sse.resume) return done(final)
-    if (lastId === undefined) return done({ ...final, failure: 'stream-unterminated', detail: 'told to reconnect before any event with an id: nothing to resume from' })
     if (resumes >= maxResumes) return done({ ...final, failure: 'stream-unterminated', detail: `told to reconnect ${resumes + 1} times in a row` })
+    // Told to reconnect before any event with an id, the client starts over without Last-Event-ID, as an EventSource does.
     resumes++
     await sleep(Math.min(retryMs ?? 0, maxRetryWaitMs))
   }
