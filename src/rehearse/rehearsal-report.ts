@@ -28,7 +28,7 @@ export interface InstanceLine {
   readonly port: number
   readonly readyAt: number | null
   readonly exit: InstanceExit | null
-  /** The replacement's last lines of output, when it exited during the rehearsal. */
+  /** The instance's last lines of output, when it exited on its own (the replacement during the rehearsal, A before SIGTERM). */
   readonly lastOutput?: string
 }
 
@@ -108,6 +108,8 @@ export function buildReport({ options, tally, instances, termination, timeline, 
   }
   if (termination.exit.at < termination.sigtermAt) {
     reasons.push(`${stopped} exited on its own before SIGTERM (${describeExit(termination.exit)}), so the stop was never rehearsed`)
+    const output = instances.find((i) => i.role === 'stopped')?.lastOutput
+    if (output) notes.push(`${stopped}'s last output: ${output.split('\n').slice(-5).join(' | ').slice(0, 1000)}`)
   }
   if (killedBySigkill) {
     reasons.push(`${stopped} outlived the ${seconds(termination.gracePeriodMs)} grace period and was killed by SIGKILL${killHint(termination)}`)

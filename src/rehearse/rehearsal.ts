@@ -83,6 +83,8 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
     // The replacement died under the load: what it wrote last is the only clue to why.
     const replacementDied = b.process.exit()
     const replacementOutput = replacementDied ? await b.process.outputTail() : undefined
+    // Likewise A, when it exited before it was stopped.
+    const stoppedEarly = termination.exit.at < termination.sigtermAt ? await a.process.outputTail() : undefined
     for (const poller of pollers) poller.stop()
     await router.close()
     await stopReplacement(b.process)
@@ -94,6 +96,7 @@ export async function rehearse(options: RehearseOptions, hooks: RehearsalHooks =
       readyAt: i.readyAt,
       exit: i.process.exit() ?? null,
       ...(i === b && replacementOutput ? { lastOutput: replacementOutput } : {}),
+      ...(i === a && stoppedEarly ? { lastOutput: stoppedEarly } : {}),
     }))
     // B's own cleanup stop is not part of the verdict: only an exit before the load ended is.
     return buildReport({ options, tally, instances: lines, termination, timeline: [...timeline].sort((x, y) => x.at - y.at), elapsedMs: loadEnd })
