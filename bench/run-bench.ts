@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs'
+import { readFileSync, writeFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -8,12 +8,13 @@ import { lifecycleTrials } from './lifecycle-trials.ts'
 import { type LongLivedResults, longLivedBench, longLivedSection } from './long-lived/long-lived-bench.ts'
 import { type SseApiResults, sseApiBench, sseApiSection, sseApiSectionTitle } from './sse-api/sse-api-bench.ts'
 import { type LoadSettings, runWrk, wrkCommand, wrkMissing } from './load/run-wrk.ts'
+import { defaultPromptnessSettings, type PromptnessResults, promptnessBench, promptnessLaunchers, promptnessSection } from './promptness/promptness-bench.ts'
 import { startOtlpSink } from './otlp-sink.ts'
 import { designSection, environmentLines, figuresOf, goalsOf, goalTable, lifecycleTable, loadTable, roundsTable, shippedTable } from './report.ts'
 import type { BenchResults, LoadRound, MicroResult, VariantResults } from './results.ts'
 import { cpuMsOf, freePort, launch, type LaunchSpec, memoryOf, type ServerProcess, stop, waitFor200 } from './server-process.ts'
 import { prepareImage } from './shipped-image.ts'
-import { rotate } from './stats.ts'
+import { fixed, rotate } from './stats.ts'
 import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
 
 /**
@@ -31,6 +32,10 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * and refreshes its section of docs/benchmarks.md), BENCH_SSE_API_ROUNDS (default 9), BENCH_SSE_API_WINDOWS (measured windows per route, default 10),
  * BENCH_SSE_API_WINDOW_MS (default 1000), BENCH_SSE_API_QUERY (the stream read, default tokens=1000&interval_ms=0),
  * BENCH_SSE_HANDOVER_STREAMS (default 200; 0 skips the hand-over).
+ * BENCH_PROMPTNESS=on|off|only (only:
+ * nothing but the drain-promptness figures, which then replace that section of docs/benchmarks.md; wrk not needed),
+ * BENCH_PROMPTNESS_ROUNDS (default BENCH_ROUNDS), BENCH_PROMPTNESS_SOCKETS, BENCH_PROMPTNESS_STREAMS, BENCH_PROMPTNESS_SESSIONS
+ * (10000, 2000, 2000).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -98,6 +103,61 @@ if (sseApiMode === 'only') {
     log(`\nupdated the "${sseApiSectionTitle.slice(3)}" section of ${docPath}`)
   }
   process.exit(results.problems.length ? 1 : 0)
+}
+// Drain promptness (bench/promptness/): lameduck's reference service against bare Fastify's close().
+const promptness = (() => {
+  const raw = env.BENCH_PROMPTNESS ?? 'on'
+  if (raw !== 'on' && raw !== 'off' && raw !== 'only') throw new Error(`BENCH_PROMPTNESS must be on, off or only; received ${JSON.stringify(raw)}`)
+  return raw
+})()
+const promptnessSettings = {
+  ...defaultPromptnessSettings,
+  rounds: int('BENCH_PROMPTNESS_ROUNDS', rounds),
+  idleSockets: int('BENCH_PROMPTNESS_SOCKETS', defaultPromptnessSettings.idleSockets),
+  streams: int('BENCH_PROMPTNESS_STREAMS', defaultPromptnessSettings.streams),
+  sessions: int('BENCH_PROMPTNESS_SESSIONS', defaultPromptnessSettings.sessions),
+}
+const promptnessTitle = '## Drain promptness: lameduck against bare Fastify\'s close()'
+async function runPromptness(): Promise<PromptnessResults> {
+  // The reference service as built by `npm run build`; a dist/ older than the sources would measure old code.
+  const entry = fileURLToPath(new URL('../dist/main.js', import.meta.url))
+  const stale = distStale(entry)
+  if (stale) throw new Error(`bench: ${stale}; run npm run build first`)
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const launchers = promptnessLaunchers({ lameduck: 'dist/main.js', bare: `${buildDir}/bench/promptness/bare-close-main.js` }, root)
+  return promptnessBench(launchers, promptnessSettings, log)
+}
+if (promptness === 'only') {
+  const results = await runPromptness()
+  const info = {
+    date: new Date().toISOString(),
+    loadavg: loadAtStart.map((x) => x.toFixed(2)).join(' '),
+    loadavgEnd: loadavg().map((x) => x.toFixed(2)).join(' '),
+    elapsedSeconds: (performance.now() - began) / 1000,
+  }
+  const knobs = Object.entries(env)
+    .filter(([k]) => k.startsWith('BENCH_'))
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')
+  const section = [
+    promptnessTitle,
+    '',
+    `Measured in a run of its own (\`${knobs} npm run bench\`), not in the run above:`,
+    '',
+    `- Date: ${info.date}; whole run ${fixed(info.elapsedSeconds, 0)} s`,
+    `- Node: ${process.version}; CPU: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores; load average (1, 5, 15 min) at start ${info.loadavg}, at end ${info.loadavgEnd}`,
+    '- Other work may share the machine: the load averages above count it as well as this run\'s own driver and server, and on a',
+    '  busy machine every figure here includes time spent waiting for a core.',
+    '',
+    ...promptnessSection(results),
+  ]
+  for (const line of section) log(line)
+  if (existsSync(docPath)) {
+    writeFileSync(docPath, withSection(readFileSync(docPath, 'utf8'), promptnessTitle, section))
+    log(`\nupdated the "Drain promptness" section of ${docPath}`)
+  }
+  process.exit(0)
 }
 
 const missingWrk = wrkMissing()
@@ -237,6 +297,16 @@ let longLived: LongLivedResults | null = null
 // 3b'. The event-stream API against a hand-written stream (issue 21); BENCH_SSE_API=off skips it.
 const sseApi: SseApiResults | null = sseApiMode === 'on' ? await runSseApi() : null
 
+// 3c'. Drain promptness against bare Fastify's close(). BENCH_PROMPTNESS=off skips it.
+let promptnessResults: PromptnessResults | null = null
+if (promptness === 'on') {
+  try {
+    promptnessResults = await runPromptness()
+  } catch (error) {
+    log(`promptness: ${String(error instanceof Error ? error.message : error)}`)
+  }
+}
+
 // 3c. Start time as a user meets it: the "shipped" variants (bare Fastify and the image's CMD), each a fresh process
 // started as is, alternating, at least 9 each: spawn to the first 200 from /ready, and RSS 300 ms later.
 const coldStarters = active.filter((r) => r.variant.role === 'shipped')
@@ -308,7 +378,8 @@ const design = designSection(bench, figures)
 const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.variant.id}: ${p}`))
 log('')
 const longLivedLines = [...(longLived ? longLivedSection(longLived) : []), ...(sseApi ? sseApiSection(sseApi) : [])]
-for (const line of [...environmentLines(bench), '', ...main, '', ...shipped, '', ...goals, '', ...longLivedLines, ...design, ...problems]) log(line)
+const promptnessLines = promptnessResults ? [promptnessTitle, '', ...promptnessSection(promptnessResults)] : []
+for (const line of [...environmentLines(bench), '', ...main, '', ...shipped, '', ...goals, '', ...longLivedLines, ...promptnessLines, ...design, ...problems]) log(line)
 
 // A run of the "as shipped" variants alone (BENCH_VARIANTS=bare,shipped,shipped-traced) refreshes that section of
 // the committed doc, its own run line and goals included, and the findings copied in; the rest stays as it was.
@@ -380,6 +451,7 @@ if (!only) {
     ...goals,
     '',
     ...longLivedLines,
+    ...promptnessLines,
     ...design,
     ...(problems.length ? ['## Problems seen during the run', '', ...problems, ''] : []),
     ...(parity.length ? ['## Same work', '', ...parity, ''] : []),
@@ -463,4 +535,31 @@ async function checkParity(list: VariantResults[], running: Map<string, ServerPr
     })
   }
   notes.unshift(`- Parity checked at the start of the run: every Fastify variant answered ${bodies.map((b) => b[0]).join(', ')} bodies exactly as the baseline did (status and body).`)
+}
+
+/** Why `entry` (dist/main.js) would not run the sources as they are: missing, or older than a file under src/. */
+function distStale(entry: string): string | null {
+  if (!existsSync(entry)) return `${entry} is missing`
+  const built = statSync(entry).mtimeMs
+  const src = fileURLToPath(new URL('../src', import.meta.url))
+  const newer = (readdirSync(src, { recursive: true }) as string[]).find((f) => f.endsWith('.ts') && statSync(`${src}/${f}`).mtimeMs > built)
+  return newer ? `dist/ is older than src/${newer}` : null
+}
+
+/**
+ * `doc` with the section under `title` (up to the next "## " heading) replaced by `section`, or, if it has
+ * none, with `section` put before the lifecycle-design section (else before the copied findings, else at the end).
+ */
+function withSection(doc: string, title: string, section: string[]): string {
+  const text = `${section.join('\n').replace(/\n+$/, '')}\n\n`
+  const at = doc.indexOf(`\n${title}\n`)
+  if (at >= 0) {
+    const next = doc.indexOf('\n## ', at + 1)
+    return `${doc.slice(0, at + 1)}${text}${next >= 0 ? doc.slice(next + 1) : ''}`
+  }
+  for (const anchor of ['\n## The lifecycle design', '\n## How the run is built']) {
+    const i = doc.indexOf(anchor)
+    if (i >= 0) return `${doc.slice(0, i + 1)}${text}${doc.slice(i + 1)}`
+  }
+  return `${doc.replace(/\n+$/, '')}\n\n${text}`
 }
