@@ -180,7 +180,8 @@ function trialLine(trial: Trial, r: TrialResult): string {
     .join(', ')
   const exit = `exit ${r.exitMs === null ? 'killed' : `${r.exitMs.toFixed(1)} ms`} (code ${r.exitCode})`
   if (trial === 'idle') return `${exit}`
-  const last = `last ${r.lastMs?.toFixed(1) ?? '-'} ms, then exit ${fixed(lastToExit(r) ?? Number.NaN, 1)} ms later`
+  const closed = trial === 'sse' ? ` (closed ${r.lastClosedMs?.toFixed(1) ?? '-'} ms)` : ''
+  const last = `last ${r.lastMs?.toFixed(1) ?? '-'} ms${closed}, then exit ${fixed(lastToExit(r) ?? Number.NaN, 1)} ms later`
   const s = trial === 'sse' || trial === 'ws' ? spreadOf(r) : null
   const spread = s ? `  reconnects ${s.first.toFixed(0)}/${s.median.toFixed(0)}/${s.last.toFixed(0)} ms, busiest 100 ms ${s.busiest100ms}` : ''
   return `${r.opened} open  ${last}  ${exit}  [${outcomes}]${spread}`
@@ -255,7 +256,9 @@ export function promptnessSection(results: PromptnessResults): string[] {
     row('... last closed to exit', (x) => summary(r(x)['idle-sockets'].map(lastToExit))),
     row('... what the sockets got', (x) => outcomesOf(r(x)['idle-sockets'])),
     row(`${s.streams} SSE streams: SIGTERM to the last \`reconnect\` (bare: the last cut)`, (x) => summary(r(x).sse.map((t) => t.lastMs))),
+    row('... SIGTERM to the last of their connections closed', (x) => summary(r(x).sse.map((t) => t.lastClosedMs))),
     row('... SIGTERM to exit', (x) => summary(r(x).sse.map((t) => t.exitMs))),
+    row('... last `reconnect` (bare: cut) to exit', (x) => summary(r(x).sse.map(lastToExit))),
     row('... what the streams got', (x) => outcomesOf(r(x).sse)),
     row('... reconnects (the event plus its `retry:`; a cut: at once): first', (x) => summary(spreadPick(r(x).sse, (p) => p.first), 0)),
     row('... median', (x) => summary(spreadPick(r(x).sse, (p) => p.median), 0)),
@@ -263,6 +266,7 @@ export function promptnessSection(results: PromptnessResults): string[] {
     row('... most reconnects in any 100 ms', (x) => summary(spreadPick(r(x).sse, (p) => p.busiest100ms), 0)),
     row(`${s.sessions} WebSocket sessions: SIGTERM to the last close (lameduck: 1012)`, (x) => summary(r(x).ws.map((t) => t.lastMs))),
     row('... SIGTERM to exit', (x) => summary(r(x).ws.map((t) => t.exitMs))),
+    row('... last close to exit', (x) => summary(r(x).ws.map(lastToExit))),
     row('... close codes the clients got', (x) => outcomesOf(r(x).ws)),
     row('... reconnects (at the close): first', (x) => summary(spreadPick(r(x).ws, (p) => p.first), 0)),
     row('... median', (x) => summary(spreadPick(r(x).ws, (p) => p.median), 0)),

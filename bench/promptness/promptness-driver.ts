@@ -37,6 +37,8 @@ interface Seen {
   at: number | null
   /** When a client that follows the protocol reconnects: the reconnect event plus its `retry:`, a session's close; null if it would not. */
   reconnectAt: number | null
+  /** When its connection closed (for a stream, after its answer ended). */
+  closedAt: number | null
 }
 
 export interface TrialResult {
@@ -49,6 +51,8 @@ export interface TrialResult {
   readonly exitCode: number | null
   /** SIGTERM to the last client's `at`. */
   readonly lastMs: number | null
+  /** SIGTERM to the last connection closed. */
+  readonly lastClosedMs: number | null
   /** Every client's `at`, `reconnectAt` and outcome, in ms from SIGTERM. */
   readonly at: (number | null)[]
   readonly reconnectAt: (number | null)[]
@@ -88,6 +92,7 @@ async function main(job: PromptnessJob): Promise<void> {
     for (const s of seen) outcomes[s.outcome] = (outcomes[s.outcome] ?? 0) + 1
     const ats = seen.map((s) => s.at)
     const finite = ats.filter((a): a is number => a !== null)
+    const closed = seen.map((s) => s.closedAt).filter((a): a is number => a !== null)
     const result: TrialResult = {
       scenario: job.scenario,
       asked: job.count,
@@ -95,6 +100,7 @@ async function main(job: PromptnessJob): Promise<void> {
       exitMs: exit.signal === 'SIGKILL' ? null : exit.at - signalAt,
       exitCode: exit.code,
       lastMs: finite.length ? Math.max(...finite) : null,
+      lastClosedMs: closed.length ? Math.max(...closed) : null,
       at: ats.map(round),
       reconnectAt: seen.map((s) => round(s.reconnectAt)),
       outcomes,
@@ -177,6 +183,7 @@ function watchSocket(socket: Socket, entry: Seen): Promise<void> {
     })
     socket.on('close', () => {
       entry.at = since()
+      entry.closedAt = entry.at
       if (entry.outcome === 'open') entry.outcome = extra ? `unasked answer ${extra.slice(0, 12).trim()}` : fin ? 'FIN' : 'closed'
       resolve()
     })
@@ -190,7 +197,7 @@ const scenarios: Record<Scenario, (count: number) => Promise<Opened>> = {
     await inBatches(count, 256, async () => {
       const socket = await tcp()
       await getHealth(socket)
-      const entry: Seen = { outcome: 'open', at: null, reconnectAt: null }
+      const entry: Seen = { outcome: 'open', at: null, reconnectAt: null, closedAt: null }
       seen.push(entry)
       ends.push(watchSocket(socket, entry))
     })
@@ -202,7 +209,7 @@ const scenarios: Record<Scenario, (count: number) => Promise<Opened>> = {
     const done: Promise<void>[] = []
     for (let i = 0; i < count; i++) {
       const client = new Client(origin)
-      const entry: Seen = { outcome: 'pending', at: null, reconnectAt: null }
+      const entry: Seen = { outcome: 'pending', at: null, reconnectAt: null, closedAt: null }
       seen.push(entry)
       done.push(
         (async () => {
@@ -219,6 +226,7 @@ const scenarios: Record<Scenario, (count: number) => Promise<Opened>> = {
             entry.outcome = `cut (${(error as { code?: string }).code ?? 'error'})`
           }
           entry.at = since()
+          entry.closedAt = entry.at
           await client.destroy().catch(() => {})
         })(),
       )
@@ -231,7 +239,7 @@ const scenarios: Record<Scenario, (count: number) => Promise<Opened>> = {
     const ends: Promise<void>[] = []
     await inBatches(count, 128, async () => {
       const socket = await tcp()
-      const entry: Seen = { outcome: 'open', at: null, reconnectAt: null }
+      const entry: Seen = { outcome: 'open', at: null, reconnectAt: null, closedAt: null }
       seen.push(entry)
       let started!: () => void
       const first = new Promise<void>((resolve) => (started = resolve))
@@ -246,7 +254,7 @@ const scenarios: Record<Scenario, (count: number) => Promise<Opened>> = {
     const seen: Seen[] = []
     const ends: Promise<void>[] = []
     await inBatches(count, 128, async () => {
-      const entry: Seen = { outcome: 'open', at: null, reconnectAt: null }
+      const entry: Seen = { outcome: 'open', at: null, reconnectAt: null, closedAt: null }
       seen.push(entry)
       const socket = new WebSocket(`ws://127.0.0.1:${job!.port}/ws`)
       ends.push(
@@ -256,6 +264,7 @@ const scenarios: Record<Scenario, (count: number) => Promise<Opened>> = {
           })
           socket.on('close', (code: number) => {
             entry.at = since()
+            entry.closedAt = entry.at
             if (entry.outcome === 'open') entry.outcome = String(code)
             // The protocol's "come back" codes; anything else is a client deciding on its own.
             entry.reconnectAt = entry.at
@@ -308,6 +317,7 @@ function watchStream(socket: Socket, entry: Seen, started: () => void): Promise<
     })
     socket.on('close', () => {
       const closedAt = since()
+      entry.closedAt = closedAt
       if (entry.outcome === 'open') entry.outcome = reconnect ? (ended ? 'reconnect' : 'reconnect, then cut') : ended ? 'ended without reconnect' : 'cut'
       else if (reconnect) entry.outcome = `reconnect, then ${entry.outcome}`
       if (!reconnect) {
