@@ -154,8 +154,12 @@ if (promptness === 'only') {
   ]
   for (const line of section) log(line)
   if (existsSync(docPath)) {
-    writeFileSync(docPath, withSection(readFileSync(docPath, 'utf8'), promptnessTitle, section))
-    log(`\nupdated the "Drain promptness" section of ${docPath}`)
+    // The section, and the findings copied in at the end (as a full run writes them), so the two agree.
+    let doc = withSection(readFileSync(docPath, 'utf8'), promptnessTitle, section)
+    const findingsAt = doc.indexOf('\n## How the run is built')
+    if (findingsAt >= 0 && existsSync(findingsPath)) doc = `${doc.slice(0, findingsAt + 1)}${readFileSync(findingsPath, 'utf8').trim()}\n`
+    writeFileSync(docPath, doc)
+    log(`\nupdated the "Drain promptness" section of ${docPath} and the findings copied into it`)
   }
   process.exit(0)
 }

@@ -106,6 +106,8 @@ async function main(job: PromptnessJob): Promise<void> {
       outcomes,
       setupMs,
     }
+    // BENCH_PROMPTNESS_DEBUG=1: the server's own last output (its lifecycle log, with LOG_LEVEL=info) on stderr.
+    if (process.env.BENCH_PROMPTNESS_DEBUG) process.stderr.write(`signal at ${(performance.timeOrigin + signalAt).toFixed(1)} (epoch ms)\n${server.output()}\n`)
     process.stdout.write(`${JSON.stringify(result)}\n`)
     process.exit(0)
   } catch (error) {
