@@ -179,12 +179,12 @@ function trialLine(trial: Trial, r: TrialResult): string {
     .map(([k, v]) => `${v} ${k}`)
     .join(', ')
   const exit = `exit ${r.exitMs === null ? 'killed' : `${r.exitMs.toFixed(1)} ms`} (code ${r.exitCode})`
-  if (trial === 'idle') return `${exit}`
+  if (trial === 'idle') return `${exit}  driver lag max ${r.driverLagMaxMs.toFixed(0)} ms`
   const closed = trial === 'sse' ? ` (closed ${r.lastClosedMs?.toFixed(1) ?? '-'} ms)` : ''
   const last = `last ${r.lastMs?.toFixed(1) ?? '-'} ms${closed}, then exit ${fixed(lastToExit(r) ?? Number.NaN, 1)} ms later`
   const s = trial === 'sse' || trial === 'ws' ? spreadOf(r) : null
   const spread = s ? `  reconnects ${s.first.toFixed(0)}/${s.median.toFixed(0)}/${s.last.toFixed(0)} ms, busiest 100 ms ${s.busiest100ms}` : ''
-  return `${r.opened} open  ${last}  ${exit}  [${outcomes}]${spread}`
+  return `${r.opened} open  ${last}  ${exit}  [${outcomes}]${spread}  driver lag max ${r.driverLagMaxMs.toFixed(0)} ms`
 }
 
 // Median and range over rounds, "12.3 (10.1-15.0)"; "killed" rounds count as no figure and are said.
@@ -206,6 +206,8 @@ function outcomesOf(rs: TrialResult[]): string {
     .join(', ')
 }
 
+const count = (n: number) => n.toLocaleString('en-US')
+
 const spreadPick = (rs: TrialResult[], pick: (s: Spread) => number) => rs.map((r) => spreadOf(r)).map((s) => (s ? pick(s) : null))
 
 export function promptnessGoals(results: PromptnessResults): Goal[] {
@@ -220,12 +222,12 @@ export function promptnessGoals(results: PromptnessResults): Goal[] {
   const s = results.settings
   judge('exit within 50 ms of SIGTERM, nothing in flight (median)', ld.idle.map((r) => r.exitMs), 50)
   judge(`exit within 50 ms of the last answer, ${s.inFlight} requests in flight (median)`, ld['in-flight'].map(lastToExit), 50)
-  judge(`exit within 50 ms of the last of ${s.idleSockets} idle sockets closed (median)`, ld['idle-sockets'].map(lastToExit), 50)
-  judge(`exit within 50 ms of the last of ${s.streams} SSE streams handed over (median)`, ld.sse.map(lastToExit), 50)
-  judge(`exit within 50 ms of the last of ${s.sessions} WebSocket sessions closed (median)`, ld.ws.map(lastToExit), 50)
-  judge(`${s.idleSockets} idle keep-alive sockets closed within 1 s of SIGTERM (median)`, ld['idle-sockets'].map((r) => r.lastMs), 1000)
-  judge(`${s.streams} SSE streams handed over (last \`reconnect\`) within 1 s of SIGTERM (median)`, ld.sse.map((r) => r.lastMs), 1000)
-  judge(`${s.sessions} WebSocket sessions handed over (last 1012) within 1 s of SIGTERM (median)`, ld.ws.map((r) => r.lastMs), 1000)
+  judge(`exit within 50 ms of the last of ${count(s.idleSockets)} idle sockets closed (median)`, ld['idle-sockets'].map(lastToExit), 50)
+  judge(`exit within 50 ms of the last of ${count(s.streams)} SSE streams handed over (median)`, ld.sse.map(lastToExit), 50)
+  judge(`exit within 50 ms of the last of ${count(s.sessions)} WebSocket sessions closed (median)`, ld.ws.map(lastToExit), 50)
+  judge(`${count(s.idleSockets)} idle keep-alive sockets closed within 1 s of SIGTERM (median)`, ld['idle-sockets'].map((r) => r.lastMs), 1000)
+  judge(`${count(s.streams)} SSE streams handed over (last \`reconnect\`) within 1 s of SIGTERM (median)`, ld.sse.map((r) => r.lastMs), 1000)
+  judge(`${count(s.sessions)} WebSocket sessions handed over (last 1012) within 1 s of SIGTERM (median)`, ld.ws.map((r) => r.lastMs), 1000)
   return goals
 }
 
@@ -251,11 +253,11 @@ export function promptnessSection(results: PromptnessResults): string[] {
     row('SIGTERM to exit, nothing in flight (one idle keep-alive connection)', (x) => summary(r(x).idle.map((t) => t.exitMs))),
     row(`${s.inFlight} requests in flight (work 200-${200 + 20 * (s.inFlight - 1)} ms, SIGTERM 100 ms in): last answer to exit`, (x) => summary(r(x)['in-flight'].map(lastToExit))),
     row('... what the requests got', (x) => outcomesOf(r(x)['in-flight'])),
-    row(`${s.idleSockets} idle keep-alive sockets: SIGTERM to the last closed`, (x) => summary(r(x)['idle-sockets'].map((t) => t.lastMs))),
+    row(`${count(s.idleSockets)} idle keep-alive sockets: SIGTERM to the last closed`, (x) => summary(r(x)['idle-sockets'].map((t) => t.lastMs))),
     row('... SIGTERM to exit', (x) => summary(r(x)['idle-sockets'].map((t) => t.exitMs))),
     row('... last closed to exit', (x) => summary(r(x)['idle-sockets'].map(lastToExit))),
     row('... what the sockets got', (x) => outcomesOf(r(x)['idle-sockets'])),
-    row(`${s.streams} SSE streams: SIGTERM to the last \`reconnect\` (bare: the last cut)`, (x) => summary(r(x).sse.map((t) => t.lastMs))),
+    row(`${count(s.streams)} SSE streams: SIGTERM to the last \`reconnect\` (bare: the last cut)`, (x) => summary(r(x).sse.map((t) => t.lastMs))),
     row('... SIGTERM to the last of their connections closed', (x) => summary(r(x).sse.map((t) => t.lastClosedMs))),
     row('... SIGTERM to exit', (x) => summary(r(x).sse.map((t) => t.exitMs))),
     row('... last `reconnect` (bare: cut) to exit', (x) => summary(r(x).sse.map(lastToExit))),
@@ -264,13 +266,16 @@ export function promptnessSection(results: PromptnessResults): string[] {
     row('... median', (x) => summary(spreadPick(r(x).sse, (p) => p.median), 0)),
     row('... last', (x) => summary(spreadPick(r(x).sse, (p) => p.last), 0)),
     row('... most reconnects in any 100 ms', (x) => summary(spreadPick(r(x).sse, (p) => p.busiest100ms), 0)),
-    row(`${s.sessions} WebSocket sessions: SIGTERM to the last close (lameduck: 1012)`, (x) => summary(r(x).ws.map((t) => t.lastMs))),
+    row(`${count(s.sessions)} WebSocket sessions: SIGTERM to the last close (lameduck: 1012)`, (x) => summary(r(x).ws.map((t) => t.lastMs))),
     row('... SIGTERM to exit', (x) => summary(r(x).ws.map((t) => t.exitMs))),
     row('... last close to exit', (x) => summary(r(x).ws.map(lastToExit))),
     row('... close codes the clients got', (x) => outcomesOf(r(x).ws)),
     row('... reconnects (at the close): first', (x) => summary(spreadPick(r(x).ws, (p) => p.first), 0)),
     row('... median', (x) => summary(spreadPick(r(x).ws, (p) => p.median), 0)),
     row('... most reconnects in any 100 ms', (x) => summary(spreadPick(r(x).ws, (p) => p.busiest100ms), 0)),
+    row(`The driver's own event-loop delay from SIGTERM to exit, largest in a trial (${count(s.idleSockets)} sockets / streams / sessions)`, (x) =>
+      [r(x)['idle-sockets'], r(x).sse, r(x).ws].map((ts) => summary(ts.map((t) => t.driverLagMaxMs), 0)).join(' / '),
+    ),
     '',
     `SSE clients read \`GET /stream?${s.sseQuery}\` over raw sockets, each past its first token at SIGTERM; a stream`,
     'counts as handed over when it got `event: reconnect` and then the chunked terminator (its clean end); "cut" is a',
@@ -278,6 +283,8 @@ export function promptnessSection(results: PromptnessResults): string[] {
     '`GET /health` answered; "FIN" is a close the client saw as an orderly end (no reset, nothing unasked for). A client',
     'is taken to reconnect when it learns its connection is over: a WebSocket at its close, an SSE client after the',
     '`retry:` of its `reconnect` event (lameduck spreads it over 1-2 s), or at once after a cut (it got no `retry:`).',
+    'The driver shares the cores with the server: its own event-loop delay (last row) is how late it may have seen',
+    'what it timed.',
     '',
     '| Goal (lameduck) | Measured | Result |',
     '|---|---|---|',

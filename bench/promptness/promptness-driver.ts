@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net'
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from 'undici'
 import WebSocket from 'ws'
@@ -58,6 +58,8 @@ export interface TrialResult {
   readonly reconnectAt: (number | null)[]
   readonly outcomes: Record<string, number>
   readonly setupMs: number
+  /** The driver's own event-loop delay from SIGTERM to the exit, max (ms): how late it may have seen what it timed. */
+  readonly driverLagMaxMs: number
 }
 
 const job = JSON.parse(process.argv[2] ?? 'null') as PromptnessJob | null
@@ -80,11 +82,14 @@ async function main(job: PromptnessJob): Promise<void> {
     // Let the last setup writes settle, so the signal meets idle clients, not a handshake in progress.
     if (job.scenario !== 'in-flight') await sleep(200)
     else await sleep(100)
+    const lag = monitorEventLoopDelay({ resolution: 5 })
+    lag.enable()
     signalAt = performance.now()
     server.child.kill('SIGTERM')
     const cap = setTimeout(() => server.child.kill('SIGKILL'), job.capMs)
     const exit = await server.exited
     clearTimeout(cap)
+    lag.disable()
     // Clients the exit did not reach yet (their FIN or close still in the loop) get a moment to hear it.
     await Promise.race([open.settled, sleep(2000)])
     const seen = open.seen
@@ -105,6 +110,7 @@ async function main(job: PromptnessJob): Promise<void> {
       reconnectAt: seen.map((s) => round(s.reconnectAt)),
       outcomes,
       setupMs,
+      driverLagMaxMs: round(lag.max / 1e6) ?? 0,
     }
     // BENCH_PROMPTNESS_DEBUG=1: the server's own last output (its lifecycle log, with LOG_LEVEL=info) on stderr.
     if (process.env.BENCH_PROMPTNESS_DEBUG) process.stderr.write(`signal at ${(performance.timeOrigin + signalAt).toFixed(1)} (epoch ms)\n${server.output()}\n`)
