@@ -53,5 +53,5 @@ describe('the drain-promptness benchmark harness', () => {
     const section = promptnessSection(results).join('\n')
     expect(section).toContain('| Figure | lameduck | bare Fastify `close()` |')
     expect(promptnessGoals(results).map((g) => g.pass)).not.toContain(null)
-  }, 60_000)
+  }, 90_000)
 })

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import type { Goal } from '../report.ts'
 import { freePort, type LaunchSpec } from '../server-process.ts'
@@ -85,10 +86,12 @@ export async function promptnessBench(
       for (const side of rotate(sides, round)) {
         const port = await freePort()
         const job: PromptnessJob = { scenario: scenarioOf[trial], count: countOf[trial], spec: launchFor[side](port), port, sseQuery: settings.sseQuery, capMs: settings.capMs }
+        const started = performance.now()
         try {
           const result = await runDriver(job, fdLimit)
           rounds[side][trial].push(result)
-          log(`promptness ${round + 1}/${settings.rounds} ${side.padEnd(8)} ${trial.padEnd(12)} ${trialLine(trial, result)}`)
+          const took = `(trial ${((performance.now() - started) / 1000).toFixed(1)} s, setup ${(result.setupMs / 1000).toFixed(1)} s)`
+          log(`promptness ${round + 1}/${settings.rounds} ${side.padEnd(8)} ${trial.padEnd(12)} ${trialLine(trial, result)}  ${took}`)
           if (result.opened < result.asked) problems.push(`${side} ${trial} round ${round + 1}: ${result.opened} of ${result.asked} clients opened`)
           if (result.exitMs === null) problems.push(`${side} ${trial} round ${round + 1}: no exit within ${settings.capMs} ms (killed)`)
         } catch (error) {
