@@ -14,6 +14,7 @@ import { repoRoot } from './support/service-process.ts'
 
 // The drain-promptness harness of `npm run bench` (bench/promptness/) at a tiny scale, so that it cannot rot
 // between benchmark runs: every trial runs on both sides and the bounds are generous (the figures are the bench's).
+// About 12 s on the 2 shared cores at load average 6 (ten server starts); the timeout leaves room for a busier machine.
 describe('the drain-promptness benchmark harness', () => {
   it('runs every trial on both sides: lameduck answers, hands over and exits within 1.5 s of the last answer; bare Fastify cuts and exits', async () => {
     const lines: string[] = []
