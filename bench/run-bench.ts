@@ -124,7 +124,10 @@ async function runPromptness(): Promise<PromptnessResults> {
   const stale = distStale(entry)
   if (stale) throw new Error(`bench: ${stale}; run npm run build first`)
   const root = fileURLToPath(new URL('..', import.meta.url))
-  const launchers = promptnessLaunchers({ lameduck: 'dist/main.js', bare: `${buildDir}/bench/promptness/bare-close-main.js` }, root)
+  const launchers = promptnessLaunchers(
+    { lameduck: 'dist/main.js', bare: `${buildDir}/bench/promptness/bare-close-main.js`, probe: `${buildDir}/bench/promptness/socket-probe.js` },
+    root,
+  )
   return promptnessBench(launchers, promptnessSettings, log)
 }
 if (promptness === 'only') {

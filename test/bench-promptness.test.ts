@@ -6,6 +6,7 @@ import {
   promptnessGoals,
   promptnessLaunchers,
   promptnessSection,
+  serverCloseToExit,
   sides,
   spreadOf,
   trials,
@@ -19,7 +20,7 @@ describe('the drain-promptness benchmark harness', () => {
   it('runs every trial on both sides: lameduck answers, hands over and exits within 1.5 s of the last answer; bare Fastify cuts and exits', async () => {
     const lines: string[] = []
     const results = await promptnessBench(
-      promptnessLaunchers({ lameduck: 'dist/main.js', bare: 'bench/promptness/bare-close-main.ts' }, repoRoot),
+      promptnessLaunchers({ lameduck: 'dist/main.js', bare: 'bench/promptness/bare-close-main.ts', probe: 'bench/promptness/socket-probe.ts' }, repoRoot),
       { ...defaultPromptnessSettings, rounds: 1, idleSockets: 50, streams: 20, sessions: 20, inFlight: 4 },
       (line) => lines.push(line),
     )
@@ -33,6 +34,9 @@ describe('the drain-promptness benchmark harness', () => {
       expect(r?.opened, trial).toBe(r?.asked)
       if (trial === 'idle') expect(r?.exitMs).toBeLessThan(1500)
       else expect(lastToExit(r!), trial).toBeLessThan(1500)
+      // The server's own clock (the socket probe): every connection closed before the exit, and the exit soon after.
+      expect(r?.server?.open, trial).toBe(0)
+      expect(serverCloseToExit(r!), trial).toBeLessThan(1500)
     }
     expect(ld['in-flight'][0]?.outcomes).toEqual({ '200 Connection: close': 4 })
     expect(ld['idle-sockets'][0]?.outcomes).toEqual({ FIN: 50 })

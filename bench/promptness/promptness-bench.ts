@@ -49,9 +49,17 @@ export const defaultPromptnessSettings: PromptnessSettings = Object.freeze({
  */
 export const promptnessEnv = Object.freeze({ ...commonEnv, DRAIN_NOTICE_MS: commonEnv.DRAIN_TIMEOUT_MS, SHUTDOWN_DELAY_MS: '0' })
 
-/** How each side is started: `entries` are the scripts `node` runs (paths relative to `cwd`). */
-export function promptnessLaunchers(entries: Record<Side, string>, cwd: string): Record<Side, (port: number) => LaunchSpec> {
-  const spec = (entry: string) => (port: number) => ({ command: process.execPath, args: [entry], env: { ...promptnessEnv, PORT: String(port) }, cwd })
+/**
+ * How each side is started: `entries` are the scripts `node` runs, `probe` the socket probe both preload
+ * (socket-probe.ts, compiled or not); paths relative to `cwd`.
+ */
+export function promptnessLaunchers(entries: Record<Side, string> & { probe: string }, cwd: string): Record<Side, (port: number) => LaunchSpec> {
+  const spec = (entry: string) => (port: number) => ({
+    command: process.execPath,
+    args: ['--import', `./${entries.probe}`, entry],
+    env: { ...promptnessEnv, PORT: String(port) },
+    cwd,
+  })
   return { lameduck: spec(entries.lameduck), bare: spec(entries.bare) }
 }
 
@@ -157,6 +165,12 @@ function runDriver(job: PromptnessJob, fdLimit: number | null): Promise<TrialRes
 /** Last client event to exit: how long the process stayed after it had let go of everyone. */
 export const lastToExit = (r: TrialResult): number | null => (r.exitMs === null || r.lastMs === null ? null : r.exitMs - r.lastMs)
 
+/** The server's own clock: its last connection closed to its exit; null without the probe or a close. */
+export const serverCloseToExit = (r: TrialResult): number | null =>
+  r.server === null || r.server.lastCloseMs === null ? null : r.server.exitMs - r.server.lastCloseMs
+
+const serverLastClose = (r: TrialResult): number | null => r.server?.lastCloseMs ?? null
+
 export interface Spread {
   readonly first: number
   readonly median: number
@@ -225,12 +239,12 @@ export function promptnessGoals(results: PromptnessResults): Goal[] {
   const s = results.settings
   judge('exit within 50 ms of SIGTERM, nothing in flight (median)', ld.idle.map((r) => r.exitMs), 50)
   judge(`exit within 50 ms of the last answer, ${s.inFlight} requests in flight (median)`, ld['in-flight'].map(lastToExit), 50)
-  judge(`exit within 50 ms of the last of ${count(s.idleSockets)} idle sockets closed (median)`, ld['idle-sockets'].map(lastToExit), 50)
-  judge(`exit within 50 ms of the last of ${count(s.streams)} SSE streams handed over (median)`, ld.sse.map(lastToExit), 50)
-  judge(`exit within 50 ms of the last of ${count(s.sessions)} WebSocket sessions closed (median)`, ld.ws.map(lastToExit), 50)
-  judge(`${count(s.idleSockets)} idle keep-alive sockets closed within 1 s of SIGTERM (median)`, ld['idle-sockets'].map((r) => r.lastMs), 1000)
-  judge(`${count(s.streams)} SSE streams handed over (last \`reconnect\`) within 1 s of SIGTERM (median)`, ld.sse.map((r) => r.lastMs), 1000)
-  judge(`${count(s.sessions)} WebSocket sessions handed over (last 1012) within 1 s of SIGTERM (median)`, ld.ws.map((r) => r.lastMs), 1000)
+  judge(`exit within 50 ms of closing the last of ${count(s.idleSockets)} idle sockets (server's clock, median)`, ld['idle-sockets'].map(serverCloseToExit), 50)
+  judge(`exit within 50 ms of closing the last of ${count(s.streams)} SSE streams' connections (server's clock, median)`, ld.sse.map(serverCloseToExit), 50)
+  judge(`exit within 50 ms of closing the last of ${count(s.sessions)} WebSocket sessions (server's clock, median)`, ld.ws.map(serverCloseToExit), 50)
+  judge(`${count(s.idleSockets)} idle keep-alive sockets closed by the server within 1 s of SIGTERM (median)`, ld['idle-sockets'].map(serverLastClose), 1000)
+  judge(`${count(s.streams)} SSE streams handed over (the clients' last \`reconnect\`) within 1 s of SIGTERM (median)`, ld.sse.map((r) => r.lastMs), 1000)
+  judge(`${count(s.sessions)} WebSocket sessions handed over (the clients' last 1012) within 1 s of SIGTERM (median)`, ld.ws.map((r) => r.lastMs), 1000)
   return goals
 }
 
@@ -259,11 +273,15 @@ export function promptnessSection(results: PromptnessResults): string[] {
     row(`${count(s.idleSockets)} idle keep-alive sockets: SIGTERM to the last closed`, (x) => summary(r(x)['idle-sockets'].map((t) => t.lastMs))),
     row('... SIGTERM to exit', (x) => summary(r(x)['idle-sockets'].map((t) => t.exitMs))),
     row('... last closed to exit', (x) => summary(r(x)['idle-sockets'].map(lastToExit))),
+    row('... server\'s clock: SIGTERM to its last connection closed', (x) => summary(r(x)['idle-sockets'].map(serverLastClose))),
+    row('... server\'s clock: its last connection closed to its exit', (x) => summary(r(x)['idle-sockets'].map(serverCloseToExit))),
     row('... what the sockets got', (x) => outcomesOf(r(x)['idle-sockets'])),
     row(`${count(s.streams)} SSE streams: SIGTERM to the last \`reconnect\` (bare: the last cut)`, (x) => summary(r(x).sse.map((t) => t.lastMs))),
     row('... SIGTERM to the last of their connections closed', (x) => summary(r(x).sse.map((t) => t.lastClosedMs))),
     row('... SIGTERM to exit', (x) => summary(r(x).sse.map((t) => t.exitMs))),
     row('... last `reconnect` (bare: cut) to exit', (x) => summary(r(x).sse.map(lastToExit))),
+    row('... server\'s clock: SIGTERM to its last connection closed', (x) => summary(r(x).sse.map(serverLastClose))),
+    row('... server\'s clock: its last connection closed to its exit', (x) => summary(r(x).sse.map(serverCloseToExit))),
     row('... what the streams got', (x) => outcomesOf(r(x).sse)),
     row('... reconnects (the event plus its `retry:`; a cut: at once): first', (x) => summary(spreadPick(r(x).sse, (p) => p.first), 0)),
     row('... median', (x) => summary(spreadPick(r(x).sse, (p) => p.median), 0)),
@@ -272,6 +290,8 @@ export function promptnessSection(results: PromptnessResults): string[] {
     row(`${count(s.sessions)} WebSocket sessions: SIGTERM to the last close (lameduck: 1012)`, (x) => summary(r(x).ws.map((t) => t.lastMs))),
     row('... SIGTERM to exit', (x) => summary(r(x).ws.map((t) => t.exitMs))),
     row('... last close to exit', (x) => summary(r(x).ws.map(lastToExit))),
+    row('... server\'s clock: SIGTERM to its last connection closed', (x) => summary(r(x).ws.map(serverLastClose))),
+    row('... server\'s clock: its last connection closed to its exit', (x) => summary(r(x).ws.map(serverCloseToExit))),
     row('... close codes the clients got', (x) => outcomesOf(r(x).ws)),
     row('... reconnects (at the close): first', (x) => summary(spreadPick(r(x).ws, (p) => p.first), 0)),
     row('... median', (x) => summary(spreadPick(r(x).ws, (p) => p.median), 0)),
@@ -287,7 +307,12 @@ export function promptnessSection(results: PromptnessResults): string[] {
     'is taken to reconnect when it learns its connection is over: a WebSocket at its close, an SSE client after the',
     '`retry:` of its `reconnect` event (lameduck spreads it over 1-2 s), or at once after a cut (it got no `retry:`).',
     'The driver shares the cores with the server: its own event-loop delay (last row) is how late it may have seen',
-    'what it timed.',
+    'what it timed. So both servers also preload bench/promptness/socket-probe.ts, which notes when the server itself',
+    'closed its last connection and when it exited ("server\'s clock"; a `close` listener per connection, nothing else);',
+    'its times from SIGTERM go through each process\'s `performance.timeOrigin`, its close-to-exit gaps are on one clock.',
+    'lameduck closes a connection when the client has answered its FIN (a lingering close), bare Fastify when it',
+    'destroys it, so the server\'s last close comes after the clients\' for lameduck and before it for bare Fastify',
+    '(which exits right after `close()` has destroyed its connections: they count as closed at its exit).',
     '',
     '| Goal (lameduck) | Measured | Result |',
     '|---|---|---|',

@@ -60,6 +60,12 @@ export interface TrialResult {
   readonly setupMs: number
   /** The driver's own event-loop delay from SIGTERM to the exit, max (ms): how late it may have seen what it timed. */
   readonly driverLagMaxMs: number
+  /**
+   * The server's own view (socket-probe.ts, if preloaded): its last connection closed (its exit, if some were
+   * still open then) and its exit, in ms from SIGTERM (its epoch times less the driver's epoch time of the
+   * signal), and how many connections were still open at its exit.
+   */
+  readonly server: { readonly lastCloseMs: number | null; readonly exitMs: number; readonly open: number } | null
 }
 
 const job = JSON.parse(process.argv[2] ?? 'null') as PromptnessJob | null
@@ -111,6 +117,7 @@ async function main(job: PromptnessJob): Promise<void> {
       outcomes,
       setupMs,
       driverLagMaxMs: round(lag.max / 1e6) ?? 0,
+      server: serverView(server.output(), performance.timeOrigin + signalAt),
     }
     // BENCH_PROMPTNESS_DEBUG=1: the server's own last output (its lifecycle log, with LOG_LEVEL=info) on stderr.
     if (process.env.BENCH_PROMPTNESS_DEBUG) process.stderr.write(`signal at ${(performance.timeOrigin + signalAt).toFixed(1)} (epoch ms)\n${server.output()}\n`)
@@ -120,6 +127,21 @@ async function main(job: PromptnessJob): Promise<void> {
     server.child.kill('SIGKILL')
     process.stderr.write(`${String(error instanceof Error ? error.stack : error)}\n${server.output().slice(-1500)}\n`)
     process.exit(1)
+  }
+}
+
+/** The probe's line from the server's output, its epoch times made ms from the signal. */
+function serverView(output: string, signalEpoch: number): TrialResult['server'] {
+  const line = /^promptness-probe (\{.*\})$/m.exec(output)?.[1]
+  if (!line) return null
+  const probe = JSON.parse(line) as { lastCloseAt: number | null; open: number; exitAt: number }
+  // Connections still open at the exit (destroyed, their `close` not yet emitted; bare Fastify exits right after
+  // close() destroys them) are closed by the exit itself.
+  const lastCloseAt = probe.open > 0 ? probe.exitAt : probe.lastCloseAt
+  return {
+    lastCloseMs: lastCloseAt === null ? null : round(lastCloseAt - signalEpoch),
+    exitMs: round(probe.exitAt - signalEpoch) as number,
+    open: probe.open,
   }
 }
 
