@@ -8,7 +8,7 @@ import { h2Connect } from './support/h2-client.ts'
 import { cleanups, startDrainApp, stopDrainApps } from './support/drain-app.ts'
 import { get, rawConnect, waitUntil } from './support/plugin-harness.ts'
 import { makeTestCertificate, type TestCertificate } from './support/test-certificate.ts'
-import { firstRequestGraceMs } from '../src/transport/http1-drain.ts'
+import { arrivalGraceMs } from '../src/transport/http1-drain.ts'
 
 // Issue 10: every kind of connection drains, over real sockets. Each test failed before the
 // transport-aware drain (src/transport).
@@ -315,7 +315,7 @@ describe('HTTP/1.1 sockets', () => {
     await app.lameduck.finished()
     expect(raw.error).toBeNull()
     expect(raw.received).toBe('')
-    expect(Date.now() - started).toBeGreaterThanOrEqual(firstRequestGraceMs - 20)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(arrivalGraceMs - 20)
     expect(Date.now() - started).toBeLessThan(1_500)
     expect(exits).toEqual([0])
   })

@@ -21,9 +21,10 @@ type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unkn
  * - A connection without a response in flight is an arrival (the lifecycle's `arrivals` ledger) until
  *   it is known to carry no request: bytes of a request read by the server are never met by a bare FIN.
  *   A head partly read waits for the rest (Node's `headersTimeout` bounds it); a keep-alive connection
- *   waits one turn of the event loop, so that a request already in the kernel's buffer is read; a
- *   connection that has sent nothing waits `firstRequestGraceMs`. A request that arrives is served with
- *   `Connection: close`; otherwise the connection gets a lingering close (FIN, then read and discard).
+ *   between requests, or one that has sent nothing yet, waits `arrivalGraceMs` (and one more turn of the
+ *   event loop, so that a request already in the kernel's buffer is read). A request that arrives is
+ *   served with `Connection: close`; otherwise the connection gets a lingering close (FIN, then read and
+ *   discard).
  * - On a socket with several requests read (pipelining), only the newest response says
  *   `Connection: close`: Node drops every response queued behind one that does. The newest says it even
  *   when its handler asked for keep-alive.
@@ -122,11 +123,14 @@ export class Http1Drain implements ServerDrain {
     const arrivals = this.#arrivals!
     arrivals.begin(socket)
     socket.once('close', () => arrivals.end(socket, false))
-    // Accepted before the listener closed, nothing sent yet: the balancer may have routed a request
-    // here whose bytes are still on the wire (a busy replica; a proxy that connects, then writes).
-    if (socket.bytesRead === 0) later(firstRequestGraceMs, () => this.#recheckSoon(socket))
     // A head partly read: its request comes (and is served), or Node's headersTimeout ends the socket.
-    else if (!receiving?.has(socket)) this.#recheckSoon(socket)
+    if (socket.bytesRead > 0 && receiving?.has(socket)) return
+    // Accepted before the drain with nothing sent yet, or idle between requests: the balancer may have
+    // routed a request here whose bytes are still on their way (a proxy that connects, then writes; a
+    // pool that picked this connection just before the platform stopped routing, in a process whose
+    // event loop is late). A FIN now would meet that request; one after the grace meets none, because
+    // the platform routes nothing new by then.
+    later(arrivalGraceMs, () => this.#recheckSoon(socket))
   }
 
   /** After the next poll of the event loop (bytes already in the kernel are read by then): close the socket if it is idle. */
@@ -152,8 +156,8 @@ export class Http1Drain implements ServerDrain {
   }
 }
 
-/** How long a connection that has not sent a byte yet gets, at the drain, for its first request. */
-export const firstRequestGraceMs = 250
+/** How long a connection with no request in progress gets, at the drain, for a request already on its way. */
+export const arrivalGraceMs = 250
 
 function later(ms: number, run: () => void): void {
   setTimeout(run, ms).unref()

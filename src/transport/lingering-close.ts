@@ -20,6 +20,9 @@ export function lingeringClose(socket: Duplex, ms = lingerMs): void {
   // Detach the HTTP parser: a request arriving now is not answered, only discarded. Adding a
   // 'data' listener makes Node's HTTP server stop feeding the socket to its parser (unconsume).
   socket.removeAllListeners('data')
+  // Node's HTTP server ends the socket again when the client's FIN comes, building an
+  // ERR_STREAM_ALREADY_FINISHED it then drops: a quarter of the work of closing 10,000 idle sockets.
+  socket.removeAllListeners('end')
   // Node's server pauses a socket whose responses back up and undoes any resume while it does.
   socket.removeAllListeners('pause')
   socket.removeAllListeners('resume')
