@@ -58,9 +58,16 @@ describe('the verdict says what to change where the cause is known', () => {
   })
 
   it('a liveness check unreachable during the drain is a note, not a failure', () => {
-    const r = report(new LoadTally(), [{ at: 1100, instance: 'A', probe: 'health', state: 'unreachable', detail: 'ECONNREFUSED' }])
+    const late = { exit: { code: 0, signal: null, at: 2500 } }
+    const r = report(new LoadTally(), [{ at: 1100, instance: 'A', probe: 'health', state: 'unreachable', detail: 'ECONNREFUSED' }], late)
     expect(r.verdict.pass).toBe(true)
     expect(r.verdict.notes).toContain('the liveness check /health became unreachable (ECONNREFUSED) 100 ms after SIGTERM, before A exited (see the timeline): a platform that still acts on liveness during a stop may restart the instance mid-drain')
+  })
+
+  it('not one unreachable within the last probe period before the exit: the listener of an exiting process closes some moment before it is gone', () => {
+    // The probe period is 1000 ms here; A exits at 1200, 200 ms after SIGTERM.
+    const r = report(new LoadTally(), [{ at: 1100, instance: 'A', probe: 'health', state: 'unreachable', detail: 'ECONNREFUSED' }])
+    expect(r.verdict.notes.filter((note) => note.includes('liveness'))).toEqual([])
   })
 })
 

@@ -207,11 +207,14 @@ async function finish(
   const outcome = snapshot.context.outcome
   // Past a deadline the decision is made: cut at once and exit within milliseconds.
   let urgent = outcome === 'forced' || outcome === 'timed_out'
-  // Stopped without a drain proper (a signal during startup): the drain begins here. Either way no
-  // listener stays open from now on (`listenerAtDrain: 'keep'` kept them for the probes until stop).
-  drains.stopAccepting([], snapshot.context.arrivals)
-  drains.closeListeners()
+  // Stopped without a drain proper (a signal during startup): the drain begins here.
+  const keep = options.listenerAtDrain === 'keep'
+  drains.stopAccepting([], snapshot.context.arrivals, keep)
+  // With `listenerAtDrain: 'keep'` the probes are answered while the last connections close too: the
+  // listeners close just before the cut, milliseconds before exit, not up to 2 s before it.
+  if (!keep || urgent) drains.closeListeners()
   if (!urgent) await drains.settle(lingerMs + 100)
+  drains.closeListeners()
   const cut = drains.cut()
   if (cut > 0) fastify.log.warn({ outcome, connections_cut: cut }, 'lifecycle: connections still open at stop were cut')
   // Stopped while Fastify still loads plugins (a model loaded in a plugin, say): fastify.close() would

@@ -134,7 +134,11 @@ export function buildReport({ options, tally, instances, termination, timeline, 
     notes.push(`${refused.count} connections were refused before accept; the router sent ${tally.retriedAnswered} of those requests to another instance, as gateways do`)
   }
   // A liveness check that fails, or cannot connect, during the drain invites a restart mid-drain on a platform that still acts on it.
-  const liveness = timeline.find((c) => c.probe === 'health' && c.instance === stopped && c.state !== 'ready' && c.at >= termination.sigtermAt && c.at < termination.exit.at)
+  // Not one that fails in the last probe period before the exit: a process's listener closes some moment before it
+  // is gone, and one failed check then cannot restart what is already exiting.
+  const liveness = timeline.find(
+    (c) => c.probe === 'health' && c.instance === stopped && c.state !== 'ready' && c.at >= termination.sigtermAt && c.at < termination.exit.at - options.probeIntervalMs,
+  )
   if (liveness) {
     const what = liveness.state === 'unreachable' ? `became unreachable (${liveness.detail})` : `answered ${liveness.detail}`
     notes.push(`the liveness check ${options.healthPath} ${what} ${Math.round(liveness.at - termination.sigtermAt)} ms after SIGTERM, before ${stopped} exited (see the timeline): a platform that still acts on liveness during a stop may restart the instance mid-drain`)
