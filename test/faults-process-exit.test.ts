@@ -21,11 +21,15 @@ function start(env: Record<string, string> = {}): ChildService {
 }
 
 const stoppedLine = (line: LogLine) => line.lifecycle === 'stopped' && String(line.msg).startsWith('lifecycle:')
+/** Each app's port, in app order: by the `app` field of its line, not by when its line was read. */
 const portsOf = (child: ChildService) =>
-  child.logs.flatMap((line) => {
-    const match = typeof line.msg === 'string' ? /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(line.msg) : null
-    return match ? [Number(match[1])] : []
-  })
+  child.logs
+    .flatMap((line) => {
+      const match = typeof line.msg === 'string' ? /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(line.msg) : null
+      return match ? [{ app: Number(line.app ?? 0), port: Number(match[1]) }] : []
+    })
+    .sort((a, b) => a.app - b.app)
+    .map((entry) => entry.port)
 
 describe('signals before the service is ready', () => {
   it('SIGTERM after the plugin loaded but before onReady: a clean interrupted stop, exit 0', async () => {
