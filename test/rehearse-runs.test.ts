@@ -49,14 +49,17 @@ function expectNothingLost(summary: RunsSummary): void {
   expect(t.streams!.resumed).toBeGreaterThan(0)
   expect(t.streams!.resumedInOrder).toBe(t.streams!.resumed)
   // A session that reconnects as the load ends may not get its first echo on B before the end: the rehearsal
-  // closes it then, not as a loss (ws lost is 0 above), so only some are required to have shown one.
-  expect(t.sessions!.reconnectedOk).toBeGreaterThan(0)
+  // closes it then, not as a loss (ws lost is 0 above). The Cerebrium order below requires some to have shown one.
+  expect(t.sessions!.reconnectedOk).toBeLessThanOrEqual(t.sessions!.reconnects)
   expect(summary.runs.every((r) => r.exit === 'exit code 0')).toBe(true)
 }
 
 describe.concurrent('ten stops in a row in each order, under the mixed load', () => {
-  it('cerebrium order: nothing lost, every stream resumed in order, every session reconnected, exit 0 each time', async () => {
-    expectNothingLost(await tenStops('cerebrium', {}))
+  it('cerebrium order: nothing lost, every stream resumed in order, sessions closed 1012 reconnect and echo on B, exit 0 each time', async () => {
+    const summary = await tenStops('cerebrium', {})
+    expectNothingLost(summary)
+    // Every stop closes sessions 1012 in this order (498 of 500 in the published run, each echoed on B).
+    expect(summary.totals.sessions!.reconnectedOk).toBeGreaterThan(0)
   }, 180_000)
 
   it('kubernetes order with SHUTDOWN_DELAY_MS and the listener closing at the drain (the manifest): nothing lost, nothing refused', async () => {
