@@ -8,7 +8,6 @@ const stopListeningEarly = listenEarly(['SIGTERM', 'SIGINT', 'SIGHUP'])
 
 const { readEnvConfig } = await import('./config/env-config.ts')
 const { LameduckError } = await import('./errors.ts')
-const { buildService } = await import('./service/build-service.ts')
 
 // Configuration is read once, here; nothing else reads process.env.
 let config
@@ -20,12 +19,24 @@ try {
   process.exit(78) // EX_CONFIG
 }
 
-const app = buildService(config)
-try {
-  await app.listen({ port: config.port, host: config.host })
-} catch (error) {
-  app.log.fatal({ err: error }, 'could not start listening')
-  process.exit(1)
+const { default: cluster } = await import('node:cluster')
+const { autoWorkerCount } = await import('./cluster/cpu-quota.ts')
+const workers = config.workers === 'auto' ? autoWorkerCount() : config.workers
+
+if (cluster.isPrimary && workers > 1) {
+  // The replica's primary: it forks the workers (this same entry) and serves nothing itself (docs/cluster.md).
+  const { startReplica } = await import('./cluster/replica-primary.ts')
+  startReplica({ workers, readyWhen: config.workersReady, maxRestarts: config.workerMaxRestarts })
+  stopListeningEarly()
+} else {
+  const { buildService } = await import('./service/build-service.ts')
+  const app = buildService(config)
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (error) {
+    app.log.fatal({ err: error }, 'could not start listening')
+    process.exit(1)
+  }
+  // Listening: the lifecycle's handlers were installed as the plugin loaded, and they decide from now on.
+  stopListeningEarly()
 }
-// Listening: the lifecycle's handlers were installed as the plugin loaded, and they decide from now on.
-stopListeningEarly()

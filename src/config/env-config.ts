@@ -3,6 +3,7 @@ import { type ListenerAtDrain, listenerAtDrainPolicies, overCapacityPolicies, ty
 import { type StreamHandover, streamHandovers } from '../sse/handover.ts'
 import { isLoopbackHost } from './loopback-host.ts'
 import { redactUrl } from '../redact-secrets.ts'
+import { type ReplicaReadyRule, replicaReadyRules } from '../cluster/replica-machine.ts'
 
 /** The reference service's configuration: read from the environment once, validated, frozen. */
 export interface ServiceConfig {
@@ -28,6 +29,12 @@ export interface ServiceConfig {
   readonly debugRoutes: boolean
   /** Token the debug routes require; `null`: loopback clients only, allowed only when `host` is loopback. */
   readonly debugToken: string | null
+  /** Worker processes (node:cluster); 1: a single process, no primary. `auto`: the CPUs the process may use. */
+  readonly workers: number | 'auto'
+  /** When a clustered replica is ready: its first worker, or all of them. */
+  readonly workersReady: ReplicaReadyRule
+  /** Unexpected worker exits within a minute before a clustered replica stops (exit 1). */
+  readonly workerMaxRestarts: number
 }
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -48,6 +55,9 @@ export const envVariables = {
   STARTUP_MS: { default: '0', describe: 'simulated startup work before the service is ready (to watch `starting`)' },
   LAMEDUCK_INSPECT_URL: { default: '', describe: 'XState inspector relay (`ws://host:port`) to stream the lifecycle actor to; empty: off' },
   LAMEDUCK_DEBUG: { default: '0', describe: '`1` serves the live view at /debug/lifecycle (loopback clients only unless LAMEDUCK_DEBUG_TOKEN is set; with HOST not loopback the token is required)' },
+  WORKERS: { default: '1', describe: 'worker processes on node:cluster, one replica (docs/cluster.md): 1 runs a single process with no primary; `auto` uses the CPUs the process may use (the smaller of its CPU set and its cgroup quota); at most 256' },
+  WORKERS_READY: { default: 'all', describe: 'with WORKERS above 1, when /ready first answers ready: `all` workers serving, or the `first`' },
+  WORKER_MAX_RESTARTS: { default: '5', describe: 'with WORKERS above 1, unexpected worker exits within 60 s that are replaced (with backoff); one more stops the replica, exit 1' },
   LAMEDUCK_DEBUG_TOKEN: { default: '', describe: 'token (16+ characters) the live view requires from any client, as `Authorization: Bearer` or `?token=`; empty: loopback clients only, allowed only when HOST is a loopback address' },
 } as const
 
@@ -87,6 +97,9 @@ export function readEnvConfig(env: NodeJS.ProcessEnv): ServiceConfig {
     inspectUrl: optionalWebSocketUrl('LAMEDUCK_INSPECT_URL', get('LAMEDUCK_INSPECT_URL')),
     debugRoutes,
     debugToken,
+    workers: get('WORKERS') === 'auto' ? 'auto' : integer('WORKERS', get('WORKERS'), 1, 256, 'an integer from 1 to 256, or auto'),
+    workersReady: oneOf('WORKERS_READY', get('WORKERS_READY'), replicaReadyRules),
+    workerMaxRestarts: integer('WORKER_MAX_RESTARTS', get('WORKER_MAX_RESTARTS'), 0, 1_000),
   })
 }
 

@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import fp from 'fastify-plugin'
 import { createActor } from 'xstate'
 import { addUntracedHook } from '../admission/untraced-hook.ts'
+import { retireSignal } from '../cluster/replica-messages.ts'
+import { joinReplica, replicaWorkerId, type WorkerLink } from '../cluster/worker-link.ts'
 import { LameduckError } from '../errors.ts'
 import { lifecycleMachine, startupActor } from '../machine/lifecycle-machine.ts'
 import type { RequestLedger } from '../machine/request-ledger.ts'
@@ -46,6 +48,9 @@ declare module 'fastify' {
   }
 }
 
+/** Longest a cluster worker's change of counts waits before its primary hears of it (docs/cluster.md). */
+export const replicaReportMs = 5
+
 /** What `@fastify/websocket` decorates the instance with, if registered. */
 type WithWebsockets = { websocketServer?: SessionServer }
 
@@ -55,15 +60,20 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
     throw new LameduckError('LAMEDUCK_ALREADY_REGISTERED', 'lameduck is already registered on this Fastify instance')
   }
 
+  // Run by lameduck's cluster primary (lameduck/cluster): this process is one worker of the replica.
+  const workerId = replicaWorkerId()
+  let link: WorkerLink | null = null
   // Every server Fastify opens for this app (the secondary ones for `localhost` too), every kind of connection.
-  const drains = new ConnectionDrains(fastify.server)
+  const drains = new ConnectionDrains(fastify.server, workerId === null ? null : (accepted) => link?.gate(accepted) ?? Promise.resolve())
   // The machine starts now, so a signal that arrives while the app is still loading is a clean
   // `interrupted` stop; the startup work waits for Fastify to be ready.
   const serverReady = Promise.withResolvers<void>()
   const machine = lifecycleMachine.provide({
     actions: {
       stopAccepting: ({ context }) => {
-        drains.stopAccepting(context.requests.items(), context.arrivals, options.listenerAtDrain === 'keep')
+        // A worker retiring alone (a reload) leaves its primary's round-robin at once: the others serve.
+        const keep = options.listenerAtDrain === 'keep' && context.signals[0] !== retireSignal
+        drains.stopAccepting(context.requests.items(), context.arrivals, keep)
         if (options.websocketGoodbye) {
           sayGoodbye(context.sessions, (fastify as WithWebsockets).websocketServer, options.websocketGoodbye)
         }
@@ -123,8 +133,8 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
     else if (typeof options.exit === 'function') options.exit(code)
   }
 
-  const onSignal = (signal: string) => {
-    if (actor.getSnapshot().status === 'active') actor.send({ type: 'signal.received', signal })
+  const onSignal = (signal: string, lateByMs = 0) => {
+    if (actor.getSnapshot().status === 'active') actor.send({ type: 'signal.received', signal, lateByMs })
     else {
       // Stopped already and closing: the outcome and exit code are decided, and closing is
       // bounded by closeTimeoutMs. A late signal must neither change the code nor kill us.
@@ -154,8 +164,22 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
 
   logTransitions(streams.snapshot$, fastify.log, outsideSpans)
   actor.start()
+  if (workerId !== null) {
+    link = joinReplica(workerId, {
+      actor,
+      // A retiring worker skips the shutdown delay: it leaves the round-robin, not the balancer's rotation.
+      onSignal: (signal, lateByMs) => onSignal(signal, signal === retireSignal ? Math.max(lateByMs, options.shutdownDelayMs) : lateByMs),
+      timing: { shutdownDelayMs: options.shutdownDelayMs, drainTimeoutMs: options.drainTimeoutMs, closeTimeoutMs: options.closeTimeoutMs },
+      reportMs: replicaReportMs,
+    })
+  }
   // From registration on, not from onReady: a signal while the app loads must not kill it by default.
-  const removeSignals = listenForSignals(options.signals, onSignal)
+  // In a cluster worker the primary decides what a signal means (a Ctrl-C reaches the whole process group):
+  // the handlers only keep Node's default from killing the worker mid-request.
+  const removeSignals = listenForSignals(
+    options.signals,
+    workerId === null ? onSignal : (signal) => fastify.log.debug({ signal }, 'lifecycle: signal left to the cluster primary'),
+  )
   // Process-wide handlers come as a set: `signals: false` means the application owns the process.
   const removeFaults = options.signals.length > 0 ? listenForFaults(onFault) : () => {}
   const removeProcessListeners = () => {
@@ -164,7 +188,11 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   }
 
   const finishedPromise = whenStopped(streams).then((snapshot) =>
-    finish(fastify, snapshot, options, drains, serverReady.promise, exit, () => {
+    finish(fastify, snapshot, options, drains, serverReady.promise, (code, urgent) => {
+      link?.close()
+      exit(code, urgent)
+    }, () => {
+      link?.close()
       removeProcessListeners()
       claim?.release()
     }),
@@ -212,9 +240,10 @@ async function finish(
   drains.stopAccepting([], snapshot.context.arrivals, keep)
   // With `listenerAtDrain: 'keep'` the probes are answered while the last connections close too: the
   // listeners close just before the cut, milliseconds before exit, not up to 2 s before it.
-  if (!keep || urgent) drains.closeListeners()
+  if (urgent) drains.closeListeners()
+  else if (!keep) await drains.closeListenersWhenFree()
   if (!urgent) await drains.settle(lingerMs + 100)
-  drains.closeListeners()
+  await drains.closeListenersWhenFree()
   const cut = drains.cut()
   if (cut > 0) fastify.log.warn({ outcome, connections_cut: cut }, 'lifecycle: connections still open at stop were cut')
   // Stopped while Fastify still loads plugins (a model loaded in a plugin, say): fastify.close() would

@@ -11,6 +11,10 @@ const probeReplySchema = {
       max_concurrency: { type: 'integer' },
       open_streams: { type: 'integer' },
       open_sessions: { type: 'integer' },
+      workers: {
+        type: 'object',
+        properties: { running: { type: 'integer' }, expected: { type: 'integer' } },
+      },
     },
   },
 } as const
@@ -42,6 +46,7 @@ export function registerProbeRoutes(
         max_concurrency: readiness.maxConcurrency,
         open_streams: readiness.openStreams,
         open_sessions: readiness.openSessions,
+        ...(readiness.workers === undefined ? {} : { workers: readiness.workers }),
       }
     })
   }
@@ -54,7 +59,7 @@ export interface LameduckReadiness extends Readiness {
 }
 
 export function readinessReport(snapshot: LifecycleSnapshot): LameduckReadiness {
-  return { ...readinessOf(snapshot), openStreams: openStreams(snapshot) }
+  return { ...readinessOf(snapshot), openStreams: openStreams(snapshot) + (snapshot.context.replica?.peers.streams ?? 0) }
 }
 
 /**
@@ -63,7 +68,8 @@ export function readinessReport(snapshot: LifecycleSnapshot): LameduckReadiness 
  */
 const eventStreamHead = /\r\ncontent-type:[ \t]*text\/event-stream/i
 
-function openStreams(snapshot: LifecycleSnapshot): number {
+/** This process's event streams (a cluster worker reports them to its primary). */
+export function openStreams(snapshot: LifecycleSnapshot): number {
   let streams = 0
   for (const item of snapshot.context.requests.items()) {
     // The head as sent: `writeHead(status, headers)` (Fastify's way, and most SSE code's) keeps no

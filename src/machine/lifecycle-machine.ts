@@ -32,6 +32,19 @@ export interface LifecycleTimeline {
   stoppedAt: number | null
 }
 
+/**
+ * What the rest of the replica looks like, as the cluster's primary last told this worker (lameduck/cluster).
+ * `null` outside a cluster: the process is the replica.
+ */
+export interface ReplicaView {
+  /** The replica's lifecycle state, decided by the primary's machine. */
+  readonly state: 'starting' | 'running' | 'draining' | 'stopped'
+  /** The other workers' counts, summed (each at most one report old). */
+  readonly peers: { readonly inFlight: number; readonly sessions: number; readonly streams: number }
+  /** Workers serving now, and how many the replica is meant to have. */
+  readonly workers: { readonly running: number; readonly expected: number }
+}
+
 export interface LifecycleContext {
   readonly settings: LifecycleSettings
   readonly requests: RequestLedger
@@ -47,13 +60,23 @@ export interface LifecycleContext {
   timeline: LifecycleTimeline
   /** The signal that started the drain, then the one that forced it, if any. */
   signals: string[]
+  /**
+   * How long ago the replica's signal came when this process heard it (a cluster worker told by its primary):
+   * the delay, the notice and the deadline are counted from the replica's signal, once. 0 outside a cluster.
+   */
+  signalLateByMs: number
+  /** The rest of the replica (lameduck/cluster); `null` outside a cluster. */
+  replica: ReplicaView | null
   inFlightAtSignal: number | null
   outcome: StopOutcome | null
   error: string | null
 }
 
 export type LifecycleEvent =
-  | { type: 'signal.received'; signal: string }
+  /** `lateByMs`: how long ago the signal reached the replica (a cluster worker's primary); default 0. */
+  | { type: 'signal.received'; signal: string; lateByMs?: number }
+  /** The cluster primary's latest view of the rest of the replica. */
+  | { type: 'replica.viewed'; view: ReplicaView }
   | { type: 'requests.idle' }
   /** An uncaught exception or unhandled rejection: drain and exit non-zero. */
   | { type: 'fault.raised'; origin: string; error: string }
@@ -63,6 +86,10 @@ export type StartupWork = (signal: AbortSignal) => Promise<void>
 
 /** Wraps startup work as the `startup` actor; its AbortSignal fires if the actor is stopped first. */
 export const startupActor = (work: StartupWork) => fromPromise<void>(({ signal }) => work(signal))
+
+/** How far past the end of the shutdown delay the signal was heard: that much of the drain is already gone. */
+const lateIntoDrain = (context: LifecycleContext): number =>
+  Math.max(0, context.signalLateByMs - context.settings.shutdownDelayMs)
 
 const errorMessage = (error: unknown): string =>
   error instanceof Error ? error.message : String(error)
@@ -94,13 +121,16 @@ export const lifecycleMachine = setup({
   guards: {
     isIdle: ({ context }) =>
       context.requests.inFlight === 0 && context.sessions.inFlight === 0 && context.arrivals.inFlight === 0,
-    hasNoShutdownDelay: ({ context }) => context.settings.shutdownDelayMs <= 0,
+    hasNoShutdownDelay: ({ context }) => context.settings.shutdownDelayMs - context.signalLateByMs <= 0,
   },
   delays: {
-    shutdownDelay: ({ context }) => context.settings.shutdownDelayMs,
+    // Counted from the replica's signal: a worker that heard it late (its primary's message waited behind a
+    // busy event loop) shortens its delay, then its drain, by what it missed.
+    shutdownDelay: ({ context }) => Math.max(0, context.settings.shutdownDelayMs - context.signalLateByMs),
     startupTimeout: ({ context }) => context.settings.startupTimeoutMs ?? maxTimerMs,
-    drainTimeout: ({ context }) => context.settings.drainTimeoutMs,
-    drainNotice: ({ context }) => Math.max(0, context.settings.drainTimeoutMs - (context.settings.drainNoticeMs ?? 0)),
+    drainTimeout: ({ context }) => Math.max(0, context.settings.drainTimeoutMs - lateIntoDrain(context)),
+    drainNotice: ({ context }) =>
+      Math.max(0, context.settings.drainTimeoutMs - (context.settings.drainNoticeMs ?? 0) - lateIntoDrain(context)),
   },
   actions: {
     recordReady: assign({
@@ -132,7 +162,14 @@ export const lifecycleMachine = setup({
       signals: ({ context, event }) =>
         event.type === 'signal.received' ? [...context.signals, event.signal] : context.signals,
       inFlightAtSignal: ({ context }) => context.requests.inFlight,
-      timeline: ({ context }) => ({ ...context.timeline, signalAt: context.now() }),
+      signalLateByMs: ({ event }) => (event.type === 'signal.received' ? Math.max(0, event.lateByMs ?? 0) : 0),
+      timeline: ({ context, event }) => ({
+        ...context.timeline,
+        signalAt: context.now() - (event.type === 'signal.received' ? Math.max(0, event.lateByMs ?? 0) : 0),
+      }),
+    }),
+    recordReplicaView: assign({
+      replica: ({ context, event }) => (event.type === 'replica.viewed' ? event.view : context.replica),
     }),
     recordDrainStarted: assign({
       timeline: ({ context }) => ({ ...context.timeline, drainStartedAt: context.now() }),
@@ -165,6 +202,10 @@ export const lifecycleMachine = setup({
 }).createMachine({
   id: 'lifecycle',
   initial: 'starting',
+  // In every state: what the rest of the replica is doing changes readiness, never this process's state.
+  on: {
+    'replica.viewed': { actions: 'recordReplicaView' },
+  },
   context: ({ input }) => {
     const now = input.now ?? Date.now
     return {
@@ -182,6 +223,8 @@ export const lifecycleMachine = setup({
       now,
       timeline: { createdAt: now(), readyAt: null, signalAt: null, drainStartedAt: null, noticeAt: null, stoppedAt: null },
       signals: [],
+      signalLateByMs: 0,
+      replica: null,
       inFlightAtSignal: null,
       outcome: null,
       error: null,

@@ -27,23 +27,35 @@ export function phaseName(snapshot: LifecycleSnapshot): string {
 export interface Readiness {
   readonly ready: boolean
   readonly status: ReadinessStatus
+  /** In flight in the replica: this process's, plus the other workers' in a cluster. */
   readonly activeRequests: number
   readonly maxConcurrency: number
   /** Upgraded connections (WebSockets) open. Not requests: they do not count toward `at_capacity`. */
   readonly openSessions: number
+  /** In a cluster (lameduck/cluster): the workers serving, and how many the replica is meant to have. */
+  readonly workers?: { readonly running: number; readonly expected: number }
 }
 
+/**
+ * Readiness answers for the replica. Outside a cluster that is this process. In a cluster worker it is the
+ * replica's state as the primary's machine decided it, and the counts of every worker: this one's own,
+ * plus the others' as last reported. A worker leaving on its own (a reload, a fault) or still starting
+ * still answers for the replica, which is what the platform routes to.
+ */
 export function readinessOf(snapshot: LifecycleSnapshot): Readiness {
-  const requests = snapshot.context.requests
+  const { requests, sessions, replica } = snapshot.context
   const state = stateOf(snapshot)
+  const inFlight = requests.inFlight + (replica?.peers.inFlight ?? 0)
+  const replicaState = replica === null ? state : replica.state
   const status: ReadinessStatus =
-    state === 'running' ? (requests.atCapacity ? 'at_capacity' : 'ready') : state
+    replicaState === 'running' ? (inFlight >= requests.maxConcurrency ? 'at_capacity' : 'ready') : replicaState
   return {
     ready: status === 'ready',
     status,
-    activeRequests: requests.inFlight,
+    activeRequests: inFlight,
     maxConcurrency: requests.maxConcurrency,
-    openSessions: snapshot.context.sessions.inFlight,
+    openSessions: sessions.inFlight + (replica?.peers.sessions ?? 0),
+    ...(replica === null ? {} : { workers: replica.workers }),
   }
 }
 
@@ -54,8 +66,11 @@ export function readinessOf(snapshot: LifecycleSnapshot): Readiness {
 export function admissionOf(snapshot: LifecycleSnapshot): RejectReason | null {
   const value = snapshot.value
   if (value === 'running' || (typeof value === 'object' && value.draining === 'delay')) {
-    const { settings, requests } = snapshot.context
-    return settings.overCapacity === 'reject' && requests.atCapacity ? 'at_capacity' : null
+    const { settings, requests, replica } = snapshot.context
+    if (settings.overCapacity !== 'reject') return null
+    // The replica's total: in a cluster, `maxConcurrency` is the replica's, shared by every worker.
+    const inFlight = replica === null ? requests.inFlight : requests.inFlight + replica.peers.inFlight
+    return inFlight >= requests.maxConcurrency ? 'at_capacity' : null
   }
   if (value === 'starting') return 'starting'
   if (value === 'stopped') return 'stopped'

@@ -8,6 +8,9 @@ import { watchListeningServers } from './listening-servers.ts'
 import type { ServerDrain } from './server-drain.ts'
 import { SocketSet } from './socket-set.ts'
 
+/** Resolves when no connection is held for this process elsewhere; `accepted` reads the count of connections so far. */
+export type ListenerGate = (accepted: () => number) => Promise<void>
+
 /** HTTP/2 servers (h2c and TLS) have `updateSettings`; HTTP/1 servers do not. */
 const isHttp2Server = (server: Server) => typeof (server as { updateSettings?: unknown }).updateSettings === 'function'
 
@@ -24,8 +27,13 @@ export class ConnectionDrains {
   /** Set when the drain proper begins. */
   #arrivals: RequestLedger | null = null
   #keepListening = false
+  /** Connections accepted so far, on every server (a cluster worker's gate watches it move). */
+  accepted = 0
+  /** Set in a cluster worker: resolves when no connection waits for this process in the primary. */
+  readonly #gate: ListenerGate | null
 
-  constructor(main: Server) {
+  constructor(main: Server, gate: ListenerGate | null = null) {
+    this.#gate = gate
     this.#stopWatching = watchListeningServers(main, (server) => this.#adopt(server))
   }
 
@@ -43,13 +51,24 @@ export class ConnectionDrains {
       const server = (res.req.socket as Socket & { server?: Server }).server
       this.#http1.find((d) => d.server === server)?.claimInFlight(res)
     }
-    for (const drain of this.#drains) drain.stopAccepting(arrivals, keepListening)
+    for (const drain of this.#drains) drain.stopAccepting(arrivals, keepListening, this.#gate === null)
+    if (!keepListening && this.#gate !== null) void this.closeListenersWhenFree()
   }
 
-  /** At stop: no listener stays open, whatever the drain kept. */
+  /** At stop: no listener stays open, whatever the drain kept. At once, even in a cluster worker (forced stops). */
   closeListeners(): void {
     this.#keepListening = false
     for (const drain of this.#drains) drain.closeListener()
+  }
+
+  /**
+   * Closes the listeners once nothing is queued for this process elsewhere: in a cluster worker, the
+   * primary closes the connections it still holds when the last worker leaves its round-robin
+   * (docs/cluster.md), so a worker leaves only once its primary has handed it everything. At once otherwise.
+   */
+  async closeListenersWhenFree(): Promise<void> {
+    if (this.#gate !== null) await this.#gate(() => this.accepted)
+    this.closeListeners()
   }
 
   /** Resolves when every connection has closed (lingering closes are bounded), or after `ms`. */
@@ -77,7 +96,10 @@ export class ConnectionDrains {
   }
 
   #adopt(server: Server): void {
-    server.on('connection', (socket: Socket) => this.#tcp.add(socket))
+    server.on('connection', (socket: Socket) => {
+      this.accepted++
+      this.#tcp.add(socket)
+    })
     const drains: ServerDrain[] = []
     if (isHttp2Server(server)) drains.push(new Http2Drain(server))
     // HTTP/1: every server but h2c (cleartext HTTP/2 speaks nothing else); over TLS, what ALPN did not make h2.

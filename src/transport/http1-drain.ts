@@ -58,12 +58,14 @@ export class Http1Drain implements ServerDrain {
     })
   }
 
-  stopAccepting(arrivals: RequestLedger, keepListening: boolean): void {
+  stopAccepting(arrivals: RequestLedger, keepListening: boolean, closeListenerNow = true): void {
     if (this.#arrivals !== null) return
     this.#arrivals = arrivals
     this.#keepListening = keepListening
     this.server.prependListener('request', this.#onRequestWhileDraining)
-    if (!keepListening) this.closeListener()
+    // Not closed yet (a cluster worker waiting for its primary's queue): what is still handed to it was
+    // accepted before the drain, and is an arrival like any connection already here.
+    if (!keepListening && closeListenerNow) this.closeListener()
     const receiving = receivingSockets(this.server)
     for (const socket of this.#sockets) this.#closeWhenDone(socket, receiving)
   }

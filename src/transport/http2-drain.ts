@@ -26,10 +26,10 @@ export class Http2Drain implements ServerDrain {
     })
   }
 
-  stopAccepting(_arrivals: unknown, keepListening: boolean): void {
+  stopAccepting(_arrivals: unknown, keepListening: boolean, closeListenerNow = true): void {
     if (this.#draining) return
     this.#draining = true
-    if (!keepListening) this.closeListener()
+    if (!keepListening && closeListenerNow) this.closeListener()
     for (const session of this.#sessions) if (!session.closed) session.close()
   }
 

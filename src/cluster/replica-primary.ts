@@ -1,0 +1,222 @@
+import cluster, { type Worker } from 'node:cluster'
+import { createActor, type Actor } from 'xstate'
+import type { ReplicaView } from '../machine/lifecycle-machine.ts'
+import { listenForSignals } from '../process/signal-listeners.ts'
+import { type PrimaryLog, jsonLinesLog } from './primary-log.ts'
+import { isLameduckMessage, retireSignal, type WorkerMessage, workerIdEnv } from './replica-messages.ts'
+import { replicaMachine, type ReplicaOutcome, type ReplicaReadyRule } from './replica-machine.ts'
+import { type ReplicaSnapshot, replicaStateOf, replicaViewFor, sameView } from './replica-view.ts'
+
+export interface ReplicaOptions {
+  /** Worker processes; each runs the entry script (`process.argv[1]`, or `exec`) with `WORKERS` unset by you. */
+  readonly workers: number
+  /** When the replica is ready: when its first worker is, or when all are. Default `all`. */
+  readonly readyWhen?: ReplicaReadyRule
+  /** Unexpected worker exits within `restartWindowMs` before the replica gives up (exit 1). Default 5. */
+  readonly maxRestarts?: number
+  /** Default 60000. */
+  readonly restartWindowMs?: number
+  /** The first restart's delay, doubled for each further crash in the window (up to 30 s). Default 500. */
+  readonly restartBackoffMs?: number
+  /** Signals that drain the replica; a second one forces it. Default SIGTERM, SIGINT, SIGHUP. */
+  readonly signals?: readonly NodeJS.Signals[]
+  /** The signal that replaces every worker one at a time, without a stop. Default SIGUSR2; `false`: none. */
+  readonly reloadSignal?: NodeJS.Signals | false
+  /** Longest a change in the replica waits before the workers hear of it. Default 5. */
+  readonly viewMs?: number
+  /** Environment added to every worker's. */
+  readonly env?: Readonly<Record<string, string>>
+  readonly log?: PrimaryLog
+  /** Called with the replica's exit code once every worker has exited. Default: exit the process with it. */
+  readonly exit?: (code: number) => void
+}
+
+export interface Replica {
+  /** The replica's lifecycle (src/cluster/replica-machine.ts). */
+  readonly actor: Actor<typeof replicaMachine>
+  /** Replaces every worker, one at a time, each drained (as the reload signal does). */
+  reload(): void
+  /** Drains the replica as a signal would; a second call forces it. */
+  shutdown(reason?: string): void
+  /** Resolves with the exit code once every worker has exited. */
+  readonly finished: Promise<number>
+}
+
+/**
+ * The cluster's primary: forks the workers, runs the replica's machine from their reports, passes its
+ * decisions on (the view of the replica, the signals, the reload's retirements), and exits last, with
+ * the worst exit code. It serves nothing itself: the workers own every connection (Node's round-robin).
+ */
+export function startReplica(options: ReplicaOptions): Replica {
+  if (!cluster.isPrimary) throw new Error('lameduck: startReplica() runs in the cluster primary only')
+  const log = options.log ?? jsonLinesLog()
+  const viewMs = options.viewMs ?? 5
+  // null between the decision to fork and the fork itself.
+  const processes = new Map<string, Worker | null>()
+  const retired = new Set<string>()
+  const signalled = new Map<string, number>()
+  const sentViews = new Map<string, ReplicaView>()
+
+  const send = (worker: Worker, message: object): void => {
+    if (worker.isConnected()) worker.send(message, undefined, () => {})
+  }
+  const sendView = (snapshot: ReplicaSnapshot, id: string, worker: Worker): void => {
+    const view = replicaViewFor(snapshot, id)
+    if (sameView(sentViews.get(id), view)) return
+    sentViews.set(id, view)
+    send(worker, { lameduck: 'view', view })
+  }
+
+  const machine = replicaMachine.provide({
+    actions: {
+      spawnNew: ({ context }) => {
+        for (const record of Object.values(context.workers)) {
+          if (record.state !== 'forked' || processes.has(record.id)) continue
+          queueMicrotask(() => spawn(record.id, record.replaces))
+          processes.set(record.id, null)
+        }
+      },
+      signalWorkers: ({ context }) => {
+        // After the transition: the snapshot then says `draining` in the view that goes ahead of the signal.
+        queueMicrotask(() => {
+          const snapshot = actor.getSnapshot()
+          const count = context.signals.length
+          for (const [id, worker] of processes) {
+            if (worker === null || (signalled.get(id) ?? 0) >= count) continue
+            signalled.set(id, count)
+            sendView(snapshot, id, worker)
+            send(worker, { lameduck: 'signal', signal: context.signals[count - 1] ?? 'SIGTERM', sentAt: context.signalAt ?? Date.now(), retire: false })
+          }
+        })
+      },
+      retireWorkers: ({ context }) => {
+        queueMicrotask(() => {
+          for (const record of Object.values(context.workers)) {
+            const worker = processes.get(record.id)
+            if (!record.retiring || retired.has(record.id) || !worker) continue
+            retired.add(record.id)
+            log.info({ worker_id: record.id }, 'replica: reload: retiring worker, its replacement is serving')
+            send(worker, { lameduck: 'signal', signal: retireSignal, sentAt: Date.now(), retire: true })
+          }
+        })
+      },
+      killWorkers: () => {
+        for (const [id, worker] of processes) {
+          if (worker === null || worker.isDead()) continue
+          log.error({ worker_id: id, worker_pid: worker.process.pid }, 'replica: worker still running past its deadline, killed')
+          worker.process.kill('SIGKILL')
+        }
+      },
+    },
+  })
+  const actor = createActor(machine, {
+    input: {
+      settings: {
+        workers: options.workers,
+        readyWhen: options.readyWhen ?? 'all',
+        maxRestarts: options.maxRestarts ?? 5,
+        restartWindowMs: options.restartWindowMs ?? 60_000,
+        restartBackoffMs: options.restartBackoffMs ?? 500,
+      },
+    },
+  })
+
+  function spawn(id: string, replaces: string | null): void {
+    const worker = cluster.fork({ ...options.env, [workerIdEnv]: id, OTEL_RESOURCE_ATTRIBUTES: withWorkerId(id) })
+    processes.set(id, worker)
+    log.info({ worker_id: id, worker_pid: worker.process.pid, ...(replaces ? { replaces } : {}) }, 'replica: worker forked')
+    worker.on('message', (message: unknown) => {
+      if (!isLameduckMessage(message)) return
+      const m = message as WorkerMessage
+      // Answered after every message the worker sent before it, its connection acknowledgements
+      // included (src/cluster/worker-link.ts, the gate).
+      if (m.lameduck === 'sync') send(worker, { lameduck: 'synced', n: m.n })
+      else if (m.lameduck === 'report') actor.send({ type: 'worker.reported', id, report: m })
+    })
+    // `close`, not `exit`: it comes after the last IPC message, the worker's final report among them.
+    worker.process.once('close', (code, signal) => {
+      const record = actor.getSnapshot().context.workers[id]
+      const fields = { worker_id: id, worker_pid: worker.process.pid, exit_code: code, signal, outcome: record?.outcome ?? null }
+      if (record && record.outcome === null && !record.retiring && record.inFlight > 0) {
+        log.error({ ...fields, requests_lost: record.inFlight }, 'replica: worker died with requests in flight; they are lost')
+      } else if (code !== 0) log.warn(fields, 'replica: worker exited')
+      else log.info(fields, 'replica: worker exited')
+      actor.send({ type: 'worker.exited', id, code, signal })
+    })
+  }
+
+  // Views go out at once, then at most every `viewMs` while things change (one message per worker each time).
+  let viewTimer: NodeJS.Timeout | null = null
+  let viewsDirty = false
+  const flushViews = () => {
+    const snapshot = actor.getSnapshot()
+    for (const [id, worker] of processes) if (worker !== null && !worker.isDead()) sendView(snapshot, id, worker)
+  }
+  let lastState = ''
+  let lastRunning = -1
+  actor.subscribe((snapshot) => {
+    const state = replicaStateOf(snapshot)
+    const running = Object.values(snapshot.context.workers).filter((w) => w.state === 'running' && !w.retiring).length
+    if (state !== lastState || running !== lastRunning) {
+      log.info({ replica_state: state, phase: typeof snapshot.value === 'string' ? snapshot.value : `draining.${snapshot.value.draining}`, workers_running: running, workers_expected: options.workers }, 'replica: lifecycle')
+      lastState = state
+      lastRunning = running
+    }
+    if (viewTimer !== null) {
+      viewsDirty = true
+      return
+    }
+    flushViews()
+    viewTimer = setTimeout(function again() {
+      if (viewsDirty) {
+        viewsDirty = false
+        flushViews()
+        viewTimer = setTimeout(again, viewMs)
+      } else viewTimer = null
+    }, viewMs)
+  })
+
+  const onSignal = (signal: string) => {
+    if (actor.getSnapshot().status !== 'active') return
+    log.info({ signal }, actor.getSnapshot().context.signals.length === 0 ? 'replica: signal, draining every worker' : 'replica: second signal, forcing every worker')
+    actor.send({ type: 'signal.received', signal })
+  }
+  const removeSignals = listenForSignals(options.signals ?? ['SIGTERM', 'SIGINT', 'SIGHUP'], onSignal)
+  const reloadSignal = options.reloadSignal ?? 'SIGUSR2'
+  const reload = () => {
+    log.info({}, 'replica: reload: replacing every worker, one at a time')
+    actor.send({ type: 'reload.requested' })
+  }
+  const removeReload = reloadSignal === false ? () => {} : listenForSignals([reloadSignal], reload)
+
+  const finished = new Promise<number>((resolve) => {
+    actor.subscribe({
+      complete: () => {
+        const { exitCode, outcome, lost, error, signals } = actor.getSnapshot().context
+        if (viewTimer !== null) clearTimeout(viewTimer)
+        removeSignals()
+        removeReload()
+        const fields = { outcome: outcome as ReplicaOutcome, exit_code: exitCode, requests_lost: lost, signals, ...(error ? { error } : {}) }
+        if (exitCode === 0) log.info(fields, 'replica: stopped')
+        else log.error(fields, 'replica: stopped')
+        resolve(exitCode)
+      },
+    })
+  })
+  actor.start()
+  void finished.then((code) => (options.exit ?? exitPrimary)(code))
+  return { actor, reload, shutdown: (reason = 'shutdown') => onSignal(reason), finished }
+}
+
+/** The worker's id on everything its OpenTelemetry SDK exports: one resource attribute, summed over by any backend. */
+function withWorkerId(id: string): string {
+  const existing = process.env.OTEL_RESOURCE_ATTRIBUTES
+  const own = `lameduck.worker.id=${id}`
+  return existing ? `${existing},${own}` : own
+}
+
+function exitPrimary(code: number): void {
+  process.exitCode = code
+  // Nothing of the primary's should outlive its workers; a stray handle must not hold the exit.
+  setTimeout(() => process.exit(code), 50).unref()
+}
