@@ -1,0 +1,5 @@
+export { autoWorkerCount, cgroupCpuQuota } from './cpu-quota.ts'
+export type { PrimaryLog } from './primary-log.ts'
+export { type ReplicaReadyRule, replicaReadyRules, replicaMachine, type ReplicaOutcome } from './replica-machine.ts'
+export { type Replica, type ReplicaOptions, startReplica } from './replica-primary.ts'
+export { replicaWorkerId } from './worker-link.ts'
