@@ -80,7 +80,8 @@ export function startReplica(options: ReplicaOptions): Replica {
         // After the transition: the snapshot then says `draining` in the view that goes ahead of the signal.
         queueMicrotask(() => {
           const snapshot = actor.getSnapshot()
-          const count = context.signals.length
+          // A drain the replica started itself (workers crash-looping) has no signal of its own: a SIGTERM's.
+          const count = Math.max(1, context.signals.length)
           for (const [id, worker] of processes) {
             if (worker === null || (signalled.get(id) ?? 0) >= count) continue
             signalled.set(id, count)
@@ -154,7 +155,12 @@ export function startReplica(options: ReplicaOptions): Replica {
   }
   let lastState = ''
   let lastRunning = -1
+  let errorLogged = false
   actor.subscribe((snapshot) => {
+    if (snapshot.context.error !== null && !errorLogged) {
+      errorLogged = true
+      log.error({ error: snapshot.context.error }, 'replica: failed, draining every worker')
+    }
     const state = replicaStateOf(snapshot)
     const running = Object.values(snapshot.context.workers).filter((w) => w.state === 'running' && !w.retiring).length
     if (state !== lastState || running !== lastRunning) {
