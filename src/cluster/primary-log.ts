@@ -9,6 +9,8 @@ const levels = { info: 30, warn: 40, error: 50 } as const
 
 /** One JSON line per entry on stdout, with pino's level numbers: the workers' Fastify logs look the same. */
 export function jsonLinesLog(stream: NodeJS.WritableStream = process.stdout): PrimaryLog {
+  // A reader gone (a closed pipe) must not crash the primary mid-drain: its workers would die with it.
+  stream.on('error', () => {})
   const line = (level: keyof typeof levels) => (fields: object, msg: string) => {
     stream.write(`${JSON.stringify({ level: levels[level], time: Date.now(), pid: process.pid, role: 'primary', ...fields, msg })}\n`)
   }

@@ -51,8 +51,22 @@ export class ConnectionDrains {
       const server = (res.req.socket as Socket & { server?: Server }).server
       this.#http1.find((d) => d.server === server)?.claimInFlight(res)
     }
-    for (const drain of this.#drains) drain.stopAccepting(arrivals, keepListening, this.#gate === null)
-    if (!keepListening && this.#gate !== null) void this.closeListenersWhenFree()
+    if (this.#gate === null) {
+      for (const drain of this.#drains) drain.stopAccepting(arrivals, keepListening)
+      return
+    }
+    // A cluster worker: its primary may hold connections it accepted for this worker before the drain
+    // (docs/cluster.md, "The round-robin queue"). Until it has handed them over, whatever comes is one of
+    // them: an arrival, served. The drain waits for that too (a token in `arrivals`). Then the listener
+    // closes, or stays for probes, and what comes after is new.
+    for (const drain of this.#drains) drain.stopAccepting(arrivals, false, false)
+    const handover = {}
+    arrivals.begin(handover)
+    void this.#gate(() => this.accepted).then(() => {
+      if (keepListening && this.#keepListening) for (const drain of this.#drains) drain.keepListener()
+      else this.closeListeners()
+      arrivals.end(handover, true)
+    })
   }
 
   /** At stop: no listener stays open, whatever the drain kept. At once, even in a cluster worker (forced stops). */

@@ -70,6 +70,10 @@ export class Http1Drain implements ServerDrain {
     for (const socket of this.#sockets) this.#closeWhenDone(socket, receiving)
   }
 
+  keepListener(): void {
+    if (this.server.listening) this.#keepListening = true
+  }
+
   closeListener(): void {
     this.#keepListening = false
     if (this.server.listening) NetServer.prototype.close.call(this.server, ignore)

@@ -33,6 +33,10 @@ export class Http2Drain implements ServerDrain {
     for (const session of this.#sessions) if (!session.closed) session.close()
   }
 
+  keepListener(): void {
+    // Every session that connects during the drain gets its GOAWAY, whatever the listener does.
+  }
+
   closeListener(): void {
     // net.Server#close: Http2Server#close would also close every session at once (Node 24).
     if (this.server.listening) NetServer.prototype.close.call(this.server, ignore)

@@ -18,6 +18,8 @@ export interface ServerDrain {
    * without it, `closeListenerNow: false`: until a cluster worker knows its primary holds nothing for it).
    */
   closeListener(): void
+  /** From now on, a new connection is new (answered, then closed), not one that was on its way: the listener stays for probes. */
+  keepListener(): void
   /** The end: every connection still open is destroyed. Returns how many were. */
   cut(): number
 }
