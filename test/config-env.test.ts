@@ -22,9 +22,24 @@ const integerVariables = {
   DRAIN_TIMEOUT_MS: { min: 1, max: 2_147_483_647 },
   SHUTDOWN_DELAY_MS: { min: 0, max: 2_147_483_647 },
   STARTUP_MS: { min: 0, max: 2_147_483_647 },
+  WORKER_MAX_RESTARTS: { min: 0, max: 1_000 },
 } as const
 
 describe('environment: every bad value names the variable and the value', () => {
+  it.each(['', '0', 'AUTO', 'all', '2.5', '257', ' 2'])('WORKERS=%j names the variable and what it takes', (value) => {
+    expect(rejection({ WORKERS: value })).toBe(
+      `environment variable WORKERS must be an integer from 1 to 256, or auto; received ${JSON.stringify(value)}`,
+    )
+  })
+
+  it('WORKERS takes auto, a count, and defaults to one process', () => {
+    expect(readEnvConfig({}).workers).toBe(1)
+    expect(readEnvConfig({ WORKERS: 'auto' }).workers).toBe('auto')
+    expect(readEnvConfig({ WORKERS: '4' }).workers).toBe(4)
+    expect(readEnvConfig({ WORKERS_READY: 'first' }).workersReady).toBe('first')
+    expect(rejection({ WORKERS_READY: 'some' })).toBe('environment variable WORKERS_READY must be one of first, all; received "some"')
+  })
+
   it('tests variables the service really reads', () => {
     for (const name of [...Object.keys(integerVariables), 'HOST', 'OVER_CAPACITY', 'STREAM_HANDOVER', 'LOG_LEVEL']) {
       expect(Object.keys(envVariables)).toContain(name)

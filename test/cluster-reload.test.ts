@@ -1,0 +1,81 @@
+import { resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Agent, request } from 'undici'
+import { afterEach, describe, expect, it } from 'vitest'
+import { alive, fresh } from './support/cluster-client.ts'
+import { waitUntil } from './support/plugin-harness.ts'
+import { repoRoot, type ServiceProcess, startService } from './support/service-process.ts'
+
+// Reload without a stop (docs/cluster.md): SIGUSR2 to the primary replaces every worker, one at a time,
+// each drained, while load runs and the probes keep answering for the replica.
+const clusterApp = resolve(repoRoot, 'test/fixtures/cluster-app.ts')
+let service: ServiceProcess | undefined
+
+afterEach(() => {
+  service?.kill()
+  for (const l of service?.logs ?? []) if (l.msg === 'replica: worker forked' && alive(Number(l.worker_pid))) process.kill(Number(l.worker_pid), 'SIGKILL')
+})
+
+const forked = (s: ServiceProcess) => s.logs.filter((l) => l.msg === 'replica: worker forked').map((l) => Number(l.worker_pid))
+
+describe('reload: every worker replaced under load', () => {
+  it('loses no request, never answers not-ready, and ends with new workers only', async () => {
+    service = await startService({}, clusterApp)
+    const s = service
+    await waitUntil(() => s.logs.some((l) => l.msg === 'replica: lifecycle' && l.replica_state === 'running'), 20_000)
+    const before = forked(s)
+    expect(before).toHaveLength(2)
+
+    // Keep-alive clients, each sending one request after another.
+    const agent = new Agent({ connections: 8, pipelining: 1 })
+    let stop = false
+    const failures: string[] = []
+    const served = new Set<number>()
+    let ok = 0
+    const client = async () => {
+      while (!stop) {
+        try {
+          const res = await request(`${s.origin}/work?ms=15`, { dispatcher: agent })
+          const body = (await res.body.json()) as { pid: number }
+          if (res.statusCode === 200) {
+            ok++
+            served.add(body.pid)
+          } else failures.push(`status ${res.statusCode}`)
+        } catch (error) {
+          failures.push((error as Error).message)
+        }
+      }
+    }
+    const clients = Array.from({ length: 6 }, client)
+    // Probes on their own connections, as a platform's are.
+    const probes: number[] = []
+    const prober = (async () => {
+      while (!stop) {
+        probes.push((await fresh(s.port, '/ready').catch(() => ({ status: 0 }))).status)
+        await sleep(50)
+      }
+    })()
+    await sleep(500)
+    s.child.kill('SIGUSR2')
+    await waitUntil(() => s.logs.filter((l) => l.msg === 'replica: worker exited').length === 2 && forked(s).length === 4, 30_000)
+    // Both replacements serve before the load stops.
+    await waitUntil(() => s.logs.filter((l) => l.msg === 'replica: lifecycle' && l.workers_running === 2).length > 0, 5_000)
+    await sleep(500)
+    stop = true
+    await Promise.all([...clients, prober])
+    await agent.close()
+
+    expect(failures).toEqual([])
+    expect(ok).toBeGreaterThan(50)
+    expect(probes.filter((status) => status !== 200)).toEqual([])
+    const after = forked(s).slice(2)
+    for (const pid of before) expect(alive(pid)).toBe(false)
+    for (const pid of after) expect(alive(pid)).toBe(true)
+    // The old workers left cleanly: retired, drained, exit 0.
+    const exits = s.logs.filter((l) => l.msg === 'replica: worker exited')
+    for (const exit of exits) expect(exit).toMatchObject({ exit_code: 0, outcome: 'drained' })
+    expect([...served].some((pid) => after.includes(pid))).toBe(true)
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
+  })
+})
