@@ -136,8 +136,13 @@ describe('the replica machine (the primary)', () => {
     r.actor.send({ type: 'signal.received', signal: 'SIGINT' })
     expect(r.effects).toContain('signal 2')
     expect(r.context()).toMatchObject({ outcome: 'forced', exitCode: 1 })
-    r.clock.increment(forceGraceMs)
+    r.clock.increment(forceGraceMs - 1)
+    expect(r.effects).not.toContain('kill')
+    r.clock.increment(1)
     expect(r.effects).toContain('kill')
+    // Stopped at once: a SIGKILLed worker is gone; their requests are lost.
+    expect(r.value()).toBe('stopped')
+    expect(r.context()).toMatchObject({ outcome: 'forced', exitCode: 1, lost: 2 })
   })
 
   it('kills a worker that outlives every deadline', () => {

@@ -96,8 +96,12 @@ export const drainBackstopMs = (context: ReplicaContext): number => {
   return longest + 2_000
 }
 
-/** After a second signal: workers get this long to exit on their own (they abandon at once), then SIGKILL. */
-export const forceGraceMs = 60
+/**
+ * After a second signal: workers get this long to exit on their own (they abandon at once and exit within
+ * their 50 ms backstop), then SIGKILL, and the replica stops without waiting to hear of their deaths: the
+ * operator asked for "now", and the goal is the whole replica gone within 100 ms.
+ */
+export const forceGraceMs = 50
 
 const newRecord = (id: string, replaces: string | null, now: number): WorkerRecord => ({
   id,
@@ -209,6 +213,16 @@ export const replicaMachine = setup({
       reloadQueue: null,
     }),
     recordForced: assign({ outcome: 'forced' as const, exitCode: 1 }),
+    /** Every live worker was just SIGKILLed: gone, with whatever it had not finished. */
+    recordKilled: assign(({ context }) => {
+      const workers = { ...context.workers }
+      let lost = context.lost
+      for (const worker of live(context)) {
+        if (worker.outcome === null) lost += worker.inFlight
+        workers[worker.id] = { ...worker, state: 'exited' }
+      }
+      return { workers, lost }
+    }),
     recordBackstop: assign({ outcome: ({ context }) => context.outcome ?? ('timed_out' as const), exitCode: 1 }),
     recordStopped: assign({
       outcome: ({ context }) => context.outcome ?? (context.exitCode === 0 ? ('drained' as const) : ('failed' as const)),
@@ -329,7 +343,7 @@ export const replicaMachine = setup({
           after: { drainBackstop: { actions: ['recordBackstop', 'killWorkers'] } },
         },
         forced: {
-          after: { forceGrace: { actions: 'killWorkers' } },
+          after: { forceGrace: { target: '#replica.stopped', actions: ['killWorkers', 'recordKilled'] } },
         },
       },
     },
