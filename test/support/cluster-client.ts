@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { request } from 'node:http'
 
 export interface Answer {
@@ -33,11 +34,10 @@ export function fresh(port: number, path: string, timeoutMs = 10_000): Promise<A
   })
 }
 
-/** Whether the process `pid` is still alive. */
+/** Whether the process `pid` still runs: a zombie (dead, not yet reaped by whoever inherited it) does not. */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0)
-    return true
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
   } catch {
     return false
   }
