@@ -145,6 +145,16 @@ describe('one replica on two workers: the drain', () => {
     expect(await heldOne).toBeInstanceOf(Error)
   })
 
+  it('drains the replica and exits 1 on an error in the primary, finishing what is in flight', async () => {
+    const s = await startReplica({ PRIMARY_FAULT_AFTER_MS: '1000' })
+    const held = hold(s, 2_000)
+    const exit = await s.exited
+    expect((await held).status).toBe(200)
+    expect(exit.code).toBe(1)
+    expect(s.logs.find((l) => l.msg === 'replica: fault in the primary')).toMatchObject({ origin: 'unhandledRejection', error: 'primary bug on purpose' })
+    expect(String(s.logs.find((l) => l.msg === 'replica: stopped')?.error)).toContain('primary: unhandledRejection: primary bug on purpose')
+  })
+
   it('ends every worker when the primary is SIGKILLed: nothing lingers', async () => {
     const s = await startReplica()
     const pids = workerPids()

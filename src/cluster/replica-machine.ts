@@ -63,6 +63,8 @@ export type ReplicaEvent =
   | { type: 'signal.received'; signal: string }
   | { type: 'reload.requested' }
   | { type: 'restart.due' }
+  /** An uncaught exception or unhandled rejection in the primary: drain the replica, exit 1. */
+  | { type: 'fault.raised'; error: string }
 
 export interface ReplicaInput {
   readonly settings: ReplicaSettings
@@ -213,6 +215,10 @@ export const replicaMachine = setup({
       reloadQueue: null,
     }),
     recordForced: assign({ outcome: 'forced' as const, exitCode: 1 }),
+    recordFault: assign({
+      exitCode: 1,
+      error: ({ context, event }) => context.error ?? (event.type === 'fault.raised' ? `primary: ${event.error}` : null),
+    }),
     /** Every live worker was just SIGKILLed: gone, with whatever it had not finished. */
     recordKilled: assign(({ context }) => {
       const workers = { ...context.workers }
@@ -302,6 +308,7 @@ export const replicaMachine = setup({
       always: { guard: 'canServe', target: 'running' },
       on: {
         'signal.received': { target: 'draining', actions: 'recordSignal' },
+        'fault.raised': { target: 'draining', actions: 'recordFault' },
         'worker.exited': [
           { guard: 'exitWasExpected', actions: 'recordExit' },
           { actions: ['recordExit', 'recordCrash'], target: 'restarting' },
@@ -311,6 +318,7 @@ export const replicaMachine = setup({
     running: {
       on: {
         'signal.received': { target: 'draining', actions: 'recordSignal' },
+        'fault.raised': { target: 'draining', actions: 'recordFault' },
         'reload.requested': { actions: ['startReload', 'reloadNext', 'spawnNew'] },
         'worker.exited': [
           { guard: 'exitWasExpected', actions: ['recordExit', 'reloadNext', 'spawnNew'] },
@@ -324,6 +332,7 @@ export const replicaMachine = setup({
       after: { restartDelay: { target: 'starting', actions: ['addWorker', 'spawnNew'] } },
       on: {
         'signal.received': { target: 'draining', actions: 'recordSignal' },
+        'fault.raised': { target: 'draining', actions: 'recordFault' },
         'worker.exited': [
           { guard: 'exitWasExpected', actions: 'recordExit' },
           { actions: ['recordExit', 'recordCrash'], target: 'restarting', reenter: true },
@@ -336,6 +345,7 @@ export const replicaMachine = setup({
       on: {
         'signal.received': { guard: 'isSecondSignal', target: '.forced', actions: ['recordSignal', 'recordForced', 'signalWorkers'] },
         'worker.exited': { actions: ['recordDrainExitCode', 'recordExit'] },
+        'fault.raised': { actions: 'recordFault' },
       },
       initial: 'waiting',
       states: {

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { createActor, type Actor } from 'xstate'
 import type { ReplicaView } from '../machine/lifecycle-machine.ts'
+import { listenForFaults } from '../process/fault-listeners.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
 import { type PrimaryLog, jsonLinesLog } from './primary-log.ts'
 import { isLameduckMessage, retireSignal, type WorkerMessage, workerIdEnv } from './replica-messages.ts'
@@ -188,6 +189,13 @@ export function startReplica(options: ReplicaOptions): Replica {
     actor.send({ type: 'signal.received', signal })
   }
   const removeSignals = listenForSignals(options.signals ?? ['SIGTERM', 'SIGINT', 'SIGHUP'], onSignal)
+  // Unhandled, an error in the primary would end it on the spot, and every worker with it (mid-request):
+  // the replica drains instead, and exits 1.
+  const removeFaults = listenForFaults((error, origin) => {
+    const message = error instanceof Error ? error.message : String(error)
+    log.error({ origin, error: message }, 'replica: fault in the primary')
+    if (actor.getSnapshot().status === 'active') actor.send({ type: 'fault.raised', error: `${origin}: ${message}` })
+  })
   const reloadSignal = options.reloadSignal ?? 'SIGUSR2'
   const reload = () => {
     log.info({}, 'replica: reload: replacing every worker, one at a time')
@@ -202,6 +210,7 @@ export function startReplica(options: ReplicaOptions): Replica {
         if (viewTimer !== null) clearTimeout(viewTimer)
         removeSignals()
         removeReload()
+        removeFaults()
         const fields = { outcome: outcome as ReplicaOutcome, exit_code: exitCode, requests_lost: lost, signals, ...(error ? { error } : {}) }
         if (exitCode === 0) log.info(fields, 'replica: stopped')
         else log.error(fields, 'replica: stopped')
