@@ -198,6 +198,12 @@ export function startReplica(options: ReplicaOptions): Replica {
   })
   const reloadSignal = options.reloadSignal ?? 'SIGUSR2'
   const reload = () => {
+    const snapshot = actor.getSnapshot()
+    // Only a running replica reloads: starting, restarting a crashed worker or draining, it is ignored.
+    if (snapshot.value !== 'running' || snapshot.context.reloadQueue !== null) {
+      log.warn({ replica_state: replicaStateOf(snapshot), reloading: snapshot.context.reloadQueue !== null }, 'replica: reload ignored: the replica is not running steadily')
+      return
+    }
     log.info({}, 'replica: reload: replacing every worker, one at a time')
     actor.send({ type: 'reload.requested' })
   }
