@@ -25,8 +25,21 @@ const workers = config.workers === 'auto' ? autoWorkerCount() : config.workers
 
 if (cluster.isPrimary && workers > 1) {
   // The replica's primary: it forks the workers (this same entry) and serves nothing itself (docs/cluster.md).
-  const { startReplica } = await import('./cluster/replica-primary.ts')
-  startReplica({ workers, readyWhen: config.workersReady, maxRestarts: config.workerMaxRestarts })
+  const { exitPrimary, startReplica } = await import('./cluster/replica-primary.ts')
+  // The replica's machine goes to the inspector too, beside each worker's lifecycle (docs/cluster.md).
+  const inspectUrl = config.inspectUrl
+  const inspector = inspectUrl
+    ? await Promise.all([import('./inspect/lifecycle-inspector.ts'), import('./cluster/primary-log.ts')]).then(([{ createLifecycleInspector }, { jsonLinesLog }]) =>
+        createLifecycleInspector({ url: inspectUrl, sessionPrefix: 'primary', log: jsonLinesLog() }),
+      )
+    : null
+  startReplica({
+    workers,
+    readyWhen: config.workersReady,
+    maxRestarts: config.workerMaxRestarts,
+    // Its last events are sent before the exit (the stop is bounded to about half a second).
+    ...(inspector ? { inspect: inspector.inspect, exit: (code: number) => void inspector.stop().then(() => exitPrimary(code)) } : {}),
+  })
   stopListeningEarly()
 } else {
   const { buildService } = await import('./service/build-service.ts')

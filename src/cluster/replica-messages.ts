@@ -45,6 +45,8 @@ export interface SignalMessage {
   readonly signal: string
   readonly sentAt: number
   readonly retire: boolean
+  /** The replica's drain span as a W3C `traceparent`, when the primary traces: each worker's drain is its child. */
+  readonly traceparent?: string
 }
 
 export interface SyncReply {

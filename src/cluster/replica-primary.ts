@@ -1,8 +1,9 @@
 import cluster, { type Worker } from 'node:cluster'
-import { createActor, type Actor } from 'xstate'
+import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate'
 import type { ReplicaView } from '../machine/lifecycle-machine.ts'
 import { listenForFaults } from '../process/fault-listeners.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
+import { replicaTelemetry } from '../telemetry/replica-observer.ts'
 import { type PrimaryLog, jsonLinesLog } from './primary-log.ts'
 import { isLameduckMessage, retireSignal, type WorkerMessage, workerIdEnv } from './replica-messages.ts'
 import { replicaMachine, type ReplicaOutcome, type ReplicaReadyRule } from './replica-machine.ts'
@@ -28,6 +29,8 @@ export interface ReplicaOptions {
   /** Environment added to every worker's. */
   readonly env?: Readonly<Record<string, string>>
   readonly log?: PrimaryLog
+  /** Inspection of the replica's actor (XState's `inspect`), e.g. `createLifecycleInspector(...).inspect` of lameduck/inspect. */
+  readonly inspect?: Observer<InspectionEvent>
   /** Called with the replica's exit code once every worker has exited. Default: exit the process with it. */
   readonly exit?: (code: number) => void
 }
@@ -83,11 +86,13 @@ export function startReplica(options: ReplicaOptions): Replica {
           const snapshot = actor.getSnapshot()
           // A drain the replica started itself (workers crash-looping) has no signal of its own: a SIGTERM's.
           const count = Math.max(1, context.signals.length)
+          // With tracing on, each worker's drain span becomes a child of the replica's.
+          const traceparent = telemetry.drainTraceparent()
           for (const [id, worker] of processes) {
             if (worker === null || (signalled.get(id) ?? 0) >= count) continue
             signalled.set(id, count)
             sendView(snapshot, id, worker)
-            send(worker, { lameduck: 'signal', signal: context.signals[count - 1] ?? 'SIGTERM', sentAt: context.signalAt ?? Date.now(), retire: false })
+            send(worker, { lameduck: 'signal', signal: context.signals[count - 1] ?? 'SIGTERM', sentAt: context.signalAt ?? Date.now(), retire: false, ...(traceparent ? { traceparent } : {}) })
           }
         })
       },
@@ -121,7 +126,10 @@ export function startReplica(options: ReplicaOptions): Replica {
         restartBackoffMs: options.restartBackoffMs ?? 500,
       },
     },
+    ...(options.inspect ? { inspect: options.inspect } : {}),
   })
+  // Nothing unless an OpenTelemetry SDK is registered in the primary (src/telemetry/replica-observer.ts).
+  const telemetry = replicaTelemetry(actor, log)
 
   function spawn(id: string, replaces: string | null): void {
     const worker = cluster.fork({ ...options.env, [workerIdEnv]: id, OTEL_RESOURCE_ATTRIBUTES: withWorkerId(id) })
@@ -225,7 +233,11 @@ export function startReplica(options: ReplicaOptions): Replica {
     })
   })
   actor.start()
-  void finished.then((code) => (options.exit ?? exitPrimary)(code))
+  void finished.then(async (code) => {
+    // The replica's drain span and last metrics are exported first (at most 1 s).
+    await telemetry.close()
+    ;(options.exit ?? exitPrimary)(code)
+  })
   return { actor, reload, shutdown: (reason = 'shutdown') => onSignal(reason), finished }
 }
 

@@ -16,7 +16,9 @@ export function replicaViewFor(snapshot: ReplicaSnapshot, id: string): ReplicaVi
   let inFlight = 0
   let sessions = 0
   let streams = 0
+  const members: { id: string; phase: string; self: boolean }[] = []
   for (const worker of Object.values(snapshot.context.workers)) {
+    if (worker.state !== 'exited') members.push({ id: worker.id, phase: worker.phase, self: worker.id === id })
     if (worker.id === id || worker.state === 'exited') continue
     inFlight += worker.inFlight
     sessions += worker.sessions
@@ -26,6 +28,7 @@ export function replicaViewFor(snapshot: ReplicaSnapshot, id: string): ReplicaVi
     state: replicaStateOf(snapshot),
     peers: { inFlight, sessions, streams },
     workers: { running: servingWorkers(snapshot.context), expected: snapshot.context.settings.workers },
+    members,
   }
 }
 
@@ -37,6 +40,13 @@ export function sameView(a: ReplicaView | undefined, b: ReplicaView): boolean {
     a.peers.sessions === b.peers.sessions &&
     a.peers.streams === b.peers.streams &&
     a.workers.running === b.workers.running &&
-    a.workers.expected === b.workers.expected
+    a.workers.expected === b.workers.expected &&
+    sameMembers(a.members, b.members)
   )
+}
+
+/** Phases change seldom (a worker's state, not its counts): a view goes out for them as for the counts. */
+function sameMembers(a: ReplicaView['members'], b: ReplicaView['members']): boolean {
+  if (a === undefined || b === undefined) return a === b
+  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.phase === b[i]!.phase && m.self === b[i]!.self)
 }

@@ -6,8 +6,8 @@ import { isLameduckMessage, type PrimaryMessage, type WorkerReport, workerIdEnv 
 
 export interface WorkerLinkOptions {
   readonly actor: LifecycleActor
-  /** A signal the primary passed on; `lateByMs`: how long ago the replica got it. */
-  readonly onSignal: (signal: string, lateByMs: number) => void
+  /** A signal the primary passed on; `lateByMs`: how long ago the replica got it; `traceparent`: the replica's drain span. */
+  readonly onSignal: (signal: string, lateByMs: number, traceparent?: string) => void
   readonly timing: WorkerReport['timing']
   /** Longest a change in this worker's counts waits before the primary hears of it. */
   readonly reportMs: number
@@ -87,7 +87,7 @@ export function joinReplica(id: string, options: WorkerLinkOptions): WorkerLink 
     if (m.lameduck === 'view') {
       if (actor.getSnapshot().status === 'active') actor.send({ type: 'replica.viewed', view: m.view })
     } else if (m.lameduck === 'signal') {
-      options.onSignal(m.signal, Math.max(0, Date.now() - m.sentAt))
+      options.onSignal(m.signal, Math.max(0, Date.now() - m.sentAt), m.traceparent)
     } else if (m.lameduck === 'synced') {
       waiting.get(m.n)?.()
       waiting.delete(m.n)

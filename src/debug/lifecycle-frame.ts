@@ -1,3 +1,4 @@
+import type { ReplicaView } from '../machine/lifecycle-machine.ts'
 import type { LedgerCounts } from '../machine/request-ledger.ts'
 import { drainPhaseOf, exitCodeOf, type LifecycleSnapshot, readinessOf, stateOf } from '../machine/snapshot-views.ts'
 import type { DrainPhase, LifecycleState, ReadinessStatus, StopOutcome } from '../machine/lifecycle-names.ts'
@@ -22,6 +23,11 @@ export interface LifecycleFrame {
     readonly drainStartedAt: number | null
     readonly stoppedAt: number | null
   }
+  /**
+   * In a worker of lameduck's cluster: the replica as the primary last told this worker (docs/cluster.md),
+   * its state, its workers (each one's phase) and the other workers' counts; `null` in a single process.
+   */
+  readonly replica: ReplicaView | null
   /** When this frame was read. */
   readonly at: number
 }
@@ -46,6 +52,7 @@ export function lifecycleFrame(snapshot: LifecycleSnapshot, now: number = Date.n
       overCapacity: context.settings.overCapacity,
     },
     timeline: { ...context.timeline },
+    replica: context.replica,
     at: now,
   }
 }

@@ -27,6 +27,12 @@ export function liveViewPage(input: { svg: string; eventsPath: string }): string
     <div><label>abandoned</label><output id="abandoned">-</output></div>
     <div><label>outcome</label><output id="outcome">-</output><small id="exit-code"></small></div>
   </section>
+  <section class="replica" id="replica" hidden>
+    <div><label>replica</label><output id="replica-state" class="pill">-</output></div>
+    <div><label>workers serving</label><output id="replica-workers">-</output></div>
+    <div><label>other workers' in flight</label><output id="replica-peers">-</output><small id="replica-peers-more"></small></div>
+    <div class="members"><label>workers</label><ol id="replica-members"></ol></div>
+  </section>
   <section class="diagram">${input.svg}</section>
   <section class="drain" id="drain" hidden>
     <label>drain</label>
@@ -80,6 +86,10 @@ svg .edge text { fill: #475569; font-family: ui-monospace, Menlo, monospace; }
 svg marker path { fill: #64748b; }
 svg .initial { fill: var(--ink); }
 svg > path { fill: none; stroke: #64748b; stroke-width: 1.3; }
+.replica { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)) minmax(0, 2fr); gap: 12px; }
+.members ol { margin: 4px 0 0; padding: 0; list-style: none; display: flex; flex-wrap: wrap; gap: 6px; font-size: 12px; }
+.members li { padding: 2px 8px; border: 1px solid var(--line); border-radius: 6px; font-family: ui-monospace, Menlo, monospace; }
+.members li.self { border-color: var(--accent); font-weight: 600; }
 .log ol { margin: 6px 0 0; padding-left: 20px; font-family: ui-monospace, Menlo, monospace; font-size: 12px; max-height: 180px; overflow: auto; }
 `
 
@@ -124,6 +134,25 @@ function drainProgress(frame) {
 }
 setInterval(() => { if (last) drainProgress(last); }, 200);
 
+// A worker of a cluster: the replica as its primary last told this worker; absent in a single process.
+function renderReplica(replica) {
+  $('replica').hidden = !replica;
+  if (!replica) return;
+  $('replica-state').textContent = replica.state;
+  $('replica-state').className = 'pill ' + replica.state;
+  $('replica-workers').textContent = replica.workers.running + ' / ' + replica.workers.expected;
+  $('replica-peers').textContent = replica.peers.inFlight;
+  $('replica-peers-more').textContent = 'streams ' + replica.peers.streams + ', sessions ' + replica.peers.sessions;
+  $('replica-members').replaceChildren(...(replica.members ?? []).map((m) => {
+    const item = document.createElement('li');
+    item.textContent = 'worker ' + m.id + ': ' + m.phase + (m.self ? ' (this one)' : '');
+    item.className = m.self ? 'self' : '';
+    item.dataset.worker = m.id;
+    item.dataset.phase = m.phase;
+    return item;
+  }));
+}
+
 function render(frame) {
   const c = frame.counts;
   document.body.dataset.state = frame.state;
@@ -142,6 +171,7 @@ function render(frame) {
   $('outcome').textContent = frame.outcome ?? '-';
   $('exit-code').textContent = frame.exitCode === null ? '' : 'exit code ' + frame.exitCode;
   highlight(frame.path);
+  renderReplica(frame.replica);
 
   receivedAt = performance.now();
   drainProgress(frame);

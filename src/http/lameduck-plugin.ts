@@ -107,9 +107,11 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   // the idle RSS of a service without telemetry (bench/findings.md).
   const providers = otelSdkRegistered() ? (await import('../telemetry/active-providers.ts')).activeProviders() : { tracer: null, meter: null }
   let outsideSpans: ((log: () => void) => void) | undefined
+  // In a cluster worker: the replica's drain span, sent with the primary's first signal (docs/cluster.md).
+  let replicaTraceparent: string | undefined
   if (providers.tracer !== null || providers.meter !== null) {
     const telemetry = await import('../telemetry/instrument-lifecycle.ts')
-    telemetry.instrumentLifecycle(fastify, actor, streams, providers, { requestSpans: options.requestSpans })
+    telemetry.instrumentLifecycle(fastify, actor, streams, providers, { requestSpans: options.requestSpans, drainParent: () => replicaTraceparent })
     outsideSpans = telemetry.outsideSpans
   } else warnIfExportMeant((fields, message) => fastify.log.warn(fields, message))
 
@@ -168,7 +170,11 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
     link = joinReplica(workerId, {
       actor,
       // A retiring worker skips the shutdown delay: it leaves the round-robin, not the balancer's rotation.
-      onSignal: (signal, lateByMs) => onSignal(signal, signal === retireSignal ? Math.max(lateByMs, options.shutdownDelayMs) : lateByMs),
+      onSignal: (signal, lateByMs, traceparent) => {
+        // Before the machine hears it: its drain span starts as the machine enters `draining`.
+        replicaTraceparent ??= traceparent
+        onSignal(signal, signal === retireSignal ? Math.max(lateByMs, options.shutdownDelayMs) : lateByMs)
+      },
       timing: { shutdownDelayMs: options.shutdownDelayMs, drainTimeoutMs: options.drainTimeoutMs, closeTimeoutMs: options.closeTimeoutMs },
       reportMs: replicaReportMs,
     })

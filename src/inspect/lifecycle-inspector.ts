@@ -6,6 +6,7 @@ import WebSocket, { type ClientOptions } from 'ws'
 import type { InspectionEvent, Observer } from 'xstate'
 import { redactUrl } from '../redact-secrets.ts'
 import { RequestLedger } from '../machine/request-ledger.ts'
+import { replicaWorkerId } from '../cluster/worker-link.ts'
 
 export interface LifecycleInspectorOptions {
   /** The inspector relay, `ws://` or `wss://` (e.g. a local `@statelyai/inspect/server`). */
@@ -16,6 +17,12 @@ export interface LifecycleInspectorOptions {
   readonly retryMs?: number
   /** Events kept while not connected, oldest dropped first. Default 200. */
   readonly maxPendingEvents?: number
+  /**
+   * Put before every actor's session id (`<prefix>:x:0`). XState numbers sessions per process, so every
+   * process of a cluster has an `x:0`, and the inspector would take them for one actor. Default: in a
+   * worker of lameduck's cluster, `worker-<id>`; otherwise none.
+   */
+  readonly sessionPrefix?: string
 }
 
 export interface LifecycleInspector {
@@ -82,6 +89,7 @@ class InspectorSocket implements Adapter {
   #nextRetryMs: number
   #failing = false
   #stopped = false
+  readonly #prefix: string | null
 
   constructor(options: LifecycleInspectorOptions) {
     this.#url = options.url
@@ -89,6 +97,8 @@ class InspectorSocket implements Adapter {
     this.#retryMs = options.retryMs ?? 1_000
     this.#nextRetryMs = this.#retryMs
     this.#maxPending = options.maxPendingEvents ?? 200
+    const workerId = replicaWorkerId()
+    this.#prefix = options.sessionPrefix ?? (workerId === null ? null : `worker-${workerId}`)
   }
 
   start(): void {
@@ -97,7 +107,7 @@ class InspectorSocket implements Adapter {
 
   send(event: StatelyInspectionEvent): void {
     if (this.#stopped) return
-    const message = stringify(event)
+    const message = stringify(this.#prefix === null ? event : withSessionPrefix(event, this.#prefix))
     if (message === undefined) return
     if (this.#socket?.readyState === WebSocket.OPEN) {
       this.#socket.send(message)
@@ -166,6 +176,17 @@ class InspectorSocket implements Adapter {
       this.#nextRetryMs = Math.min(this.#nextRetryMs * 2, maxRetryMs)
     })
   }
+}
+
+/** The event with every session id it names (its own, its parent's, its root's, its sender's) prefixed. */
+function withSessionPrefix(event: StatelyInspectionEvent, prefix: string): StatelyInspectionEvent {
+  const named = { ...event } as Record<string, unknown>
+  for (const key of ['sessionId', 'parentId', 'rootId', 'sourceId']) {
+    const id = named[key]
+    // `anonymous` is the library's placeholder root, not a session.
+    if (typeof id === 'string' && id !== 'anonymous') named[key] = `${prefix}:${id}`
+  }
+  return named as unknown as StatelyInspectionEvent
 }
 
 /** The inspector is a bystander: its socket alone must not keep the process running. */

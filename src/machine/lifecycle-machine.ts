@@ -43,6 +43,8 @@ export interface ReplicaView {
   readonly peers: { readonly inFlight: number; readonly sessions: number; readonly streams: number }
   /** Workers serving now, and how many the replica is meant to have. */
   readonly workers: { readonly running: number; readonly expected: number }
+  /** Each live worker's phase as last reported (`forked` before its first report), for the live view; `self`: the one told. */
+  readonly members?: readonly { readonly id: string; readonly phase: string; readonly self: boolean }[]
 }
 
 export interface LifecycleContext {

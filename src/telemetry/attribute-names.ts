@@ -26,6 +26,16 @@ export const lameduckAttributes = {
   drainDrainMs: 'lameduck.drain.drain_ms',
   drainTimeoutMs: 'lameduck.drain.timeout_ms',
   startupOutcome: 'lameduck.startup.outcome',
+  /** A cluster's `lameduck.replica.drain` span (docs/cluster.md): how the replica ended, and its exit code. */
+  replicaDrainOutcome: 'lameduck.replica.drain.outcome',
+  replicaDrainExitCode: 'lameduck.replica.drain.exit_code',
+  /** Workers alive at the replica's signal: each drains as a child span. */
+  replicaDrainWorkers: 'lameduck.replica.drain.workers',
+  replicaDrainRequestsLost: 'lameduck.replica.drain.requests_lost',
+  replicaDrainSignals: 'lameduck.replica.drain.signals',
+  replicaWorkersExpected: 'lameduck.replica.workers.expected',
+  /** The replica machine's state, on `lameduck.replica.state`: `starting`, `running`, `restarting`, `draining`, `stopped`. */
+  replicaState: 'lameduck.replica.state',
   /** A WebSocket session's span: the close code (1006 when the connection ended without a close frame). */
   websocketCloseCode: 'lameduck.websocket.close_code',
   /** Who started the close: `client` or `server` (lameduck's goodbye, the application, a cut). */

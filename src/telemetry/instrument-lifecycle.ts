@@ -26,7 +26,9 @@ const settleTimeoutMs = 200
 /**
  * Connects one lameduck instance to the OpenTelemetry SDK registered with the
  * API: request spans, the startup and drain spans, lifecycle metrics, and a
- * final flush when the server closes. The plugin calls it (and imports this
+ * final flush when the server closes. `drainParent`: in a cluster worker, the
+ * replica's drain span as a `traceparent` (src/telemetry/traceparent.ts), once
+ * the primary has sent it. The plugin calls it (and imports this
  * module) only when an SDK is registered, so without one there is no hook and
  * no per-request cost.
  */
@@ -35,7 +37,7 @@ export function instrumentLifecycle(
   actor: LifecycleActor,
   streams: LifecycleStreams,
   { tracer, meter }: ActiveProviders,
-  { requestSpans }: { requestSpans: boolean },
+  { requestSpans, drainParent }: { requestSpans: boolean; drainParent?: () => string | undefined },
 ): void {
 
   // The logger's mixin (log-correlation.ts) reads spans through the same API copy as lameduck's spans.
@@ -61,7 +63,7 @@ export function instrumentLifecycle(
   const spans =
     tracer === null
       ? streams.stopped$.subscribe((snapshot) => lifecycleMetrics?.recordDrain(snapshot))
-      : traceLifecycle(streams.snapshot$, tracer, (snapshot) => lifecycleMetrics?.recordDrain(snapshot))
+      : traceLifecycle(streams.snapshot$, tracer, (snapshot) => lifecycleMetrics?.recordDrain(snapshot), drainParent)
 
   // Export the startup span as soon as the service is ready: the first export pays for loading the
   // serializer and opening the connection (25-95 ms measured, bench/findings.md), and it should pay

@@ -1,20 +1,24 @@
-import { type Attributes, ROOT_CONTEXT, type Span, SpanStatusCode, type Tracer } from '@opentelemetry/api'
+import { type Attributes, type Context, ROOT_CONTEXT, type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api'
 import type { Observable, Subscription } from 'rxjs'
 import { distinctUntilChanged, map } from '../streams/rx.ts'
 import { exitCodeOf, type LifecycleSnapshot, phaseName, stateOf } from '../machine/snapshot-views.ts'
 import { lameduckAttributes as attr } from './attribute-names.ts'
+import { parseTraceparent } from './traceparent.ts'
 
 /**
  * Two spans tell a replica's lifecycle: `lameduck.startup`, from the process's
  * start to ready (or to its failure), and `lameduck.drain`, from the signal to
  * `stopped`, with one span event per lifecycle transition. Both are root spans:
- * no request caused them. Everything is read off the snapshots; nothing here
- * keeps a count of its own.
+ * no request caused them; except in a cluster worker, whose drain is a child of
+ * the replica's (`drainParent`: the `traceparent` its primary sent with the
+ * signal, read as the drain begins). Everything is read off the snapshots;
+ * nothing here keeps a count of its own.
  */
 export function traceLifecycle(
   snapshot$: Observable<LifecycleSnapshot>,
   tracer: Tracer,
   onDrainEnd: (snapshot: LifecycleSnapshot) => void = () => {},
+  drainParent: () => string | undefined = () => undefined,
 ): Subscription {
   let startup: Span | null = null
   let drain: Span | null = null
@@ -51,10 +55,11 @@ export function traceLifecycle(
         completedAtSignal = requests.completed
         abortedAtSignal = requests.aborted
         sessionsClosedAtSignal = context.sessions.completed + context.sessions.aborted
+        const parent = replicaContext(drainParent())
         drain = tracer.startSpan(
           'lameduck.drain',
           {
-            root: true,
+            root: parent === ROOT_CONTEXT,
             startTime: context.timeline.signalAt ?? undefined,
             attributes: {
               [attr.drainSignal]: context.signals[0] ?? 'unknown',
@@ -62,7 +67,7 @@ export function traceLifecycle(
               [attr.drainTimeoutMs]: context.settings.drainTimeoutMs,
             },
           },
-          ROOT_CONTEXT,
+          parent,
         )
         drain.addEvent('signal.received', { [attr.drainSignal]: context.signals[0] ?? 'unknown' }, context.timeline.signalAt ?? undefined)
       }
@@ -89,6 +94,12 @@ export function traceLifecycle(
       drain = null
       onDrainEnd(snapshot)
     })
+}
+
+/** The replica's drain span as a remote parent, or the root context when there is none (or it is malformed). */
+function replicaContext(traceparent: string | undefined): Context {
+  const parent = parseTraceparent(traceparent)
+  return parent === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { ...parent, isRemote: true })
 }
 
 function transitionAttributes(snapshot: LifecycleSnapshot): Attributes {

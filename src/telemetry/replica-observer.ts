@@ -1,0 +1,38 @@
+import type { Actor } from 'xstate'
+import type { PrimaryLog } from '../cluster/primary-log.ts'
+import type { ReplicaMachine } from '../cluster/replica-machine.ts'
+import { otelSdkRegistered } from './otel-global.ts'
+
+/** What a cluster's primary asks of telemetry; nothing at all when no OpenTelemetry SDK is registered in it. */
+export interface ReplicaTelemetry {
+  /** The replica's drain span as a W3C `traceparent` for the workers' signal; undefined without tracing. */
+  drainTraceparent(): string | undefined
+  /** Ends the drain span and exports it with a last collection of the replica's metrics, within 1 s. */
+  close(): Promise<void>
+}
+
+const none: ReplicaTelemetry = { drainTraceparent: () => undefined, close: async () => {} }
+
+/**
+ * The primary's telemetry (src/telemetry/replica-telemetry.ts), loaded only when an SDK is registered
+ * (lameduck's `register` entry runs in the primary too: a fork inherits `--import`): without one, neither
+ * the API nor lameduck's telemetry is imported, as in a worker (otel-global.ts). The import takes some
+ * milliseconds, and the workers hundreds to start; a signal before it resolves drains untraced.
+ */
+export function replicaTelemetry(actor: Actor<ReplicaMachine>, log: PrimaryLog): ReplicaTelemetry {
+  if (!otelSdkRegistered()) return none
+  let loaded: ReplicaTelemetry | null = null
+  const loading = Promise.all([import('./active-providers.ts'), import('./replica-telemetry.ts')]).then(
+    ([{ activeProviders }, { observeReplica }]) => {
+      loaded = observeReplica(actor, activeProviders())
+    },
+    (error: unknown) => log.warn({ err: String(error) }, 'replica: telemetry could not load; the replica is not traced'),
+  )
+  return {
+    drainTraceparent: () => loaded?.drainTraceparent(),
+    async close() {
+      await loading
+      await loaded?.close()
+    },
+  }
+}

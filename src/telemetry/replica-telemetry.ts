@@ -1,0 +1,131 @@
+import { type Attributes, type BatchObservableResult, isSpanContextValid, ROOT_CONTEXT, type Span, SpanStatusCode } from '@opentelemetry/api'
+import type { Actor } from 'xstate'
+import { type ReplicaContext, type ReplicaMachine, replicaMachine, servingWorkers } from '../cluster/replica-machine.ts'
+import type { ReplicaSnapshot } from '../cluster/replica-view.ts'
+import { type ActiveProviders, flushTelemetry } from './active-providers.ts'
+import { lameduckAttributes as attr } from './attribute-names.ts'
+import type { ReplicaTelemetry } from './replica-observer.ts'
+import { formatTraceparent } from './traceparent.ts'
+
+/** The primary's metrics, beside the workers' (docs/observability.md, "A replica on several workers"). */
+export const replicaMetrics = {
+  workersRunning: { name: 'lameduck.replica.workers.running', unit: '{worker}' },
+  workersExpected: { name: 'lameduck.replica.workers.expected', unit: '{worker}' },
+  inFlight: { name: 'lameduck.replica.requests.in_flight', unit: '{request}' },
+  lost: { name: 'lameduck.replica.requests.lost', unit: '{request}' },
+  state: { name: 'lameduck.replica.state', unit: '{state}' },
+} as const
+
+/** The replica machine's top-level states, read from the machine so the metric cannot drift from it. */
+const replicaStates = Object.keys(replicaMachine.config.states ?? {})
+
+const topState = (snapshot: ReplicaSnapshot): string => (typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]!)
+
+/** As a worker's final flush waits (instrument-lifecycle.ts): a dead collector delays the exit by at most this. */
+const flushTimeoutMs = 1_000
+
+const liveWorkers = (context: ReplicaContext) => Object.values(context.workers).filter((w) => w.state !== 'exited')
+
+/**
+ * The replica's telemetry, in the cluster's primary. One span, `lameduck.replica.drain`, from the replica's
+ * signal (or its decision to stop a crash loop) until its last worker has exited; its context goes to the
+ * workers with the signal, so each worker's `lameduck.drain` is its child. And the replica's own counts as
+ * the primary's machine has them (the workers' reports): workers running and expected, the requests in
+ * flight across the workers, those lost with a worker that died, the state. Named apart from the workers'
+ * metrics, so a sum over a worker metric never counts a request twice.
+ */
+export function observeReplica(actor: Actor<ReplicaMachine>, { tracer, meter }: ActiveProviders): ReplicaTelemetry {
+  let drain: Span | null = null
+  let ended = false
+
+  const startDrain = (snapshot: ReplicaSnapshot): void => {
+    if (tracer === null || drain !== null || ended || !snapshot.matches('draining')) return
+    const { context } = snapshot
+    drain = tracer.startSpan(
+      'lameduck.replica.drain',
+      {
+        root: true,
+        startTime: context.signalAt ?? undefined,
+        // The workers the drain reaches: each makes one child span.
+        attributes: { [attr.replicaDrainWorkers]: liveWorkers(context).length, [attr.replicaWorkersExpected]: context.settings.workers },
+      },
+      ROOT_CONTEXT,
+    )
+  }
+  const endDrain = (snapshot: ReplicaSnapshot): void => {
+    startDrain(snapshot)
+    if (drain === null || ended) return
+    ended = true
+    const { outcome, exitCode, lost, signals, error } = snapshot.context
+    const attributes: Attributes = {
+      [attr.replicaDrainOutcome]: outcome ?? 'unknown',
+      [attr.replicaDrainExitCode]: exitCode,
+      [attr.replicaDrainRequestsLost]: lost,
+      [attr.replicaDrainSignals]: [...signals],
+    }
+    drain.setAttributes(attributes)
+    if (exitCode !== 0) drain.setStatus({ code: SpanStatusCode.ERROR, message: error ?? outcome ?? undefined })
+    drain.end()
+  }
+
+  const subscription = actor.subscribe({
+    next: startDrain,
+    complete: () => endDrain(actor.getSnapshot()),
+  })
+  startDrain(actor.getSnapshot())
+
+  const stopMetrics = meter === null ? () => {} : observeReplicaMetrics(meter, () => actor.getSnapshot())
+
+  return {
+    drainTraceparent() {
+      startDrain(actor.getSnapshot())
+      const context = drain?.spanContext()
+      return context && isSpanContextValid(context) ? formatTraceparent(context) : undefined
+    },
+    async close() {
+      endDrain(actor.getSnapshot())
+      subscription.unsubscribe()
+      // One last collection: the replica's final counts reach the backend, as a worker's do at its close.
+      await flushTelemetry(flushTimeoutMs)
+      stopMetrics()
+    },
+  }
+}
+
+function observeReplicaMetrics(meter: NonNullable<ActiveProviders['meter']>, getSnapshot: () => ReplicaSnapshot): () => void {
+  const m = replicaMetrics
+  // Counts of things present now add up across replicas: up-down counters, as the workers' are.
+  const running = meter.createObservableUpDownCounter(m.workersRunning.name, {
+    unit: m.workersRunning.unit,
+    description: 'Workers serving now (running, not retiring), as the primary last heard.',
+  })
+  const expected = meter.createObservableUpDownCounter(m.workersExpected.name, {
+    unit: m.workersExpected.unit,
+    description: 'Workers the replica is meant to have (WORKERS).',
+  })
+  const inFlight = meter.createObservableUpDownCounter(m.inFlight.name, {
+    unit: m.inFlight.unit,
+    description: "Requests in flight across the replica's workers, from their last reports (at most 5 ms old).",
+  })
+  const lost = meter.createObservableCounter(m.lost.name, {
+    unit: m.lost.unit,
+    description: 'Requests in flight in workers that died without finishing them.',
+  })
+  const state = meter.createObservableUpDownCounter(m.state.name, {
+    unit: m.state.unit,
+    description: "1 for the state the replica's machine is in, 0 for the others.",
+  })
+  const observables = [running, expected, inFlight, lost, state]
+  const observe = (result: BatchObservableResult) => {
+    const snapshot = getSnapshot()
+    const { context } = snapshot
+    result.observe(running, servingWorkers(context))
+    result.observe(expected, context.settings.workers)
+    result.observe(inFlight, liveWorkers(context).reduce((sum, w) => sum + w.inFlight, 0))
+    result.observe(lost, context.lost)
+    const current = topState(snapshot)
+    for (const name of replicaStates) result.observe(state, name === current ? 1 : 0, { [attr.replicaState]: name })
+  }
+  meter.addBatchObservableCallback(observe, observables)
+  return () => meter.removeBatchObservableCallback(observe, observables)
+}
