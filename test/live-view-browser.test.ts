@@ -60,6 +60,8 @@ describe('the live view in a real browser', () => {
     await page.goto(`${service.origin}/debug/lifecycle`)
     await page.waitForSelector('body[data-connection="live"][data-path="running"]')
     expect(await page.getAttribute('g[data-state="running"]', 'class')).toContain('current')
+    // A single process is the replica: no replica section (test/live-view-cluster.test.ts has one).
+    expect(await page.locator('#replica').isHidden()).toBe(true)
 
     // A request in flight: the counts move without any transition.
     const inFlight = request(`${service.origin}/hello`, {

@@ -86,7 +86,7 @@ svg .edge text { fill: #475569; font-family: ui-monospace, Menlo, monospace; }
 svg marker path { fill: #64748b; }
 svg .initial { fill: var(--ink); }
 svg > path { fill: none; stroke: #64748b; stroke-width: 1.3; }
-.replica { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)) minmax(0, 2fr); gap: 12px; }
+.replica:not([hidden]) { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)) minmax(0, 2fr); gap: 12px; }
 .members ol { margin: 4px 0 0; padding: 0; list-style: none; display: flex; flex-wrap: wrap; gap: 6px; font-size: 12px; }
 .members li { padding: 2px 8px; border: 1px solid var(--line); border-radius: 6px; font-family: ui-monospace, Menlo, monospace; }
 .members li.self { border-color: var(--accent); font-weight: 600; }
