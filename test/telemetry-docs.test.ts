@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { lameduckAttributes } from '../src/telemetry/attribute-names.ts'
 import { lameduckMetrics } from '../src/telemetry/lifecycle-metrics.ts'
+import { replicaMetrics } from '../src/telemetry/replica-telemetry.ts'
 
 const doc = readFileSync(new URL('../docs/observability.md', import.meta.url), 'utf8')
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
@@ -13,7 +14,8 @@ describe('docs/observability.md', () => {
   })
 
   it('documents every metric with its unit', () => {
-    for (const { name, unit } of Object.values(lameduckMetrics)) {
+    // The cluster primary's (src/telemetry/replica-telemetry.ts) too.
+    for (const { name, unit } of [...Object.values(lameduckMetrics), ...Object.values(replicaMetrics)]) {
       // The metrics table's row: name, instrument, unit, ...
       const row = doc.split('\n').find((line) => line.startsWith(`| \`${name}\` |`) && /counter|histogram|gauge/.test(line))
       expect(row, name).toBeDefined()
