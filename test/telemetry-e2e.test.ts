@@ -258,4 +258,17 @@ await app.close()`
     expect(await loadedInChild('/@opentelemetry/api/dist/index.mjs', registerEntry, await traced(), service)).toBe('true')
     expect(await loadedInChild('/@opentelemetry/api/dist/index.cjs', registerEntry, await traced(), service)).toBe('false')
   })
+
+  // A cluster's primary (WORKERS above 1) runs register.js too: its replica telemetry follows the same rule.
+  it("a cluster primary's replica telemetry loads no OpenTelemetry API without an SDK, and its spans with one", async () => {
+    const primary = `const { createActor } = await import('xstate')
+const { replicaMachine } = await import('./dist/cluster/replica-machine.js')
+const { replicaTelemetry } = await import('./dist/telemetry/replica-observer.js')
+const settings = { workers: 2, readyWhen: 'all', maxRestarts: 5, restartWindowMs: 60000, restartBackoffMs: 500 }
+const log = { info() {}, warn() {}, error() {} }
+await replicaTelemetry(createActor(replicaMachine, { input: { settings } }), log).close()`
+    expect(await loadedInChild('/@opentelemetry/api/', [], {}, primary)).toBe('false')
+    expect(await loadedInChild('/telemetry/replica-telemetry.', [], {}, primary)).toBe('false')
+    expect(await loadedInChild('/telemetry/replica-telemetry.', registerEntry, await traced(), primary)).toBe('true')
+  })
 })

@@ -2,14 +2,9 @@ import type { Actor } from 'xstate'
 import type { PrimaryLog } from '../cluster/primary-log.ts'
 import type { ReplicaMachine } from '../cluster/replica-machine.ts'
 import { otelSdkRegistered } from './otel-global.ts'
+import type { ReplicaTelemetry } from './replica-telemetry.ts'
 
-/** What a cluster's primary asks of telemetry; nothing at all when no OpenTelemetry SDK is registered in it. */
-export interface ReplicaTelemetry {
-  /** The replica's drain span as a W3C `traceparent` for the workers' signal; undefined without tracing. */
-  drainTraceparent(): string | undefined
-  /** Ends the drain span and exports it with a last collection of the replica's metrics, within 1 s. */
-  close(): Promise<void>
-}
+export type { ReplicaTelemetry }
 
 const none: ReplicaTelemetry = { drainTraceparent: () => undefined, close: async () => {} }
 

@@ -4,8 +4,15 @@ import { type ReplicaContext, type ReplicaMachine, replicaMachine, servingWorker
 import type { ReplicaSnapshot } from '../cluster/replica-view.ts'
 import { type ActiveProviders, flushTelemetry } from './active-providers.ts'
 import { lameduckAttributes as attr } from './attribute-names.ts'
-import type { ReplicaTelemetry } from './replica-observer.ts'
 import { formatTraceparent } from './traceparent.ts'
+
+/** What a cluster's primary asks of telemetry (through replica-observer.ts, which loads this module only with an SDK). */
+export interface ReplicaTelemetry {
+  /** The replica's drain span as a W3C `traceparent` for the workers' signal; undefined without tracing. */
+  drainTraceparent(): string | undefined
+  /** Ends the drain span and exports it with a last collection of the replica's metrics, within 1 s. */
+  close(): Promise<void>
+}
 
 /** The primary's metrics, beside the workers' (docs/observability.md, "A replica on several workers"). */
 export const replicaMetrics = {
