@@ -25,7 +25,7 @@ const workers = config.workers === 'auto' ? autoWorkerCount() : config.workers
 
 if (cluster.isPrimary && workers > 1) {
   // The replica's primary: it forks the workers (this same entry) and serves nothing itself (docs/cluster.md).
-  const { exitPrimary, startReplica } = await import('./cluster/replica-primary.ts')
+  const { startReplica } = await import('./cluster/replica-primary.ts')
   // The replica's machine goes to the inspector too, beside each worker's lifecycle (docs/cluster.md).
   const inspectUrl = config.inspectUrl
   const inspector = inspectUrl
@@ -37,8 +37,8 @@ if (cluster.isPrimary && workers > 1) {
     workers,
     readyWhen: config.workersReady,
     maxRestarts: config.workerMaxRestarts,
-    // Its last events are sent before the exit (the stop is bounded to about half a second).
-    ...(inspector ? { inspect: inspector.inspect, exit: (code: number) => void inspector.stop().then(() => exitPrimary(code)) } : {}),
+    // Its last events are sent before the exit (the stop is bounded to about half a second); the workers are gone.
+    ...(inspector ? { inspect: inspector.inspect, exit: (code: number) => void inspector.stop().then(() => process.exit(code)) } : {}),
   })
   stopListeningEarly()
 } else {
