@@ -126,6 +126,23 @@ describe('a replica on two workers, traced', () => {
     expect(workerSpans.filter((s) => s.name === 'POST /hello')).toHaveLength(1)
   })
 
+  it('still stops within moments of a second signal: the forced replica does not wait for a collector that is slow to answer', async () => {
+    // Answers each export only after 5 s: a flush waited for would hold the exit for its whole 1 s bound.
+    const collector = await startOtlpReceiver({ delayMs: 5_000 })
+    receivers.push(collector)
+    const cluster = await startCluster({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint })
+    const slow = hello(cluster.origin, { work_ms: 10_000 }).catch(() => null)
+    await untilInFlight(cluster.origin, 1)
+    cluster.primary.kill('SIGTERM')
+    await sleep(300)
+    const forcedAt = performance.now()
+    cluster.primary.kill('SIGTERM')
+    expect(await cluster.exited).toBe(1)
+    // The cluster's goal is 100 ms (docs/cluster.md); measured here with room for a loaded machine.
+    expect(performance.now() - forcedAt).toBeLessThan(700)
+    await slow
+  })
+
   it("reports each worker's metrics under its id, so they sum to the replica's, and the replica's own counts from the primary", async () => {
     const collector = await startOtlpReceiver()
     receivers.push(collector)

@@ -10,7 +10,7 @@ import { formatTraceparent } from './traceparent.ts'
 export interface ReplicaTelemetry {
   /** The replica's drain span as a W3C `traceparent` for the workers' signal; undefined without tracing. */
   drainTraceparent(): string | undefined
-  /** Ends the drain span and exports it with a last collection of the replica's metrics, within 1 s. */
+  /** Ends the drain span and exports it with a last collection of the replica's metrics, within 1 s (not waited for after a second signal). */
   close(): Promise<void>
 }
 
@@ -90,11 +90,14 @@ export function observeReplica(actor: Actor<ReplicaMachine>, { tracer, meter }: 
       return context && isSpanContextValid(context) ? formatTraceparent(context) : undefined
     },
     async close() {
-      endDrain(actor.getSnapshot())
+      const snapshot = actor.getSnapshot()
+      endDrain(snapshot)
       subscription.unsubscribe()
       // One last collection: the replica's final counts reach the backend, as a worker's do at its close.
-      await flushTelemetry(flushTimeoutMs)
-      stopMetrics()
+      // After a second signal the operator asked for "now" (the replica exits within 100 ms, docs/cluster.md):
+      // the export is started, not waited for, as a forced worker does not wait for its own.
+      const flushed = flushTelemetry(flushTimeoutMs).finally(stopMetrics)
+      if (snapshot.context.outcome !== 'forced') await flushed
     },
   }
 }
