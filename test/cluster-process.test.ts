@@ -184,6 +184,19 @@ describe('one replica on two workers: crashes', () => {
     expect((await s.exited).code).toBe(0)
   })
 
+  it('a worker with a fault leaves the round-robin at once: the others serve, nothing gets a 503', async () => {
+    const s = await startReplica({ LISTENER_AT_DRAIN: 'keep', SHUTDOWN_DELAY_MS: '2000', DRAIN_TIMEOUT_MS: '3000' })
+    const faulty = Number((await fresh(s.port, '/fault')).body.pid)
+    await s.waitForLog((l) => l.pid === faulty && l.lifecycle === 'draining.drain', 10_000)
+    const statuses: number[] = []
+    for (let i = 0; i < 10; i++) statuses.push((await fresh(s.port, '/pid')).status)
+    expect(statuses).toEqual(Array(10).fill(200))
+    // Replaced like a crash (it exits 1), and the replica is whole again.
+    await waitUntil(() => workerPids().length === 3, 15_000)
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
+  })
+
   it('stops the replica with exit 1 and a clear error when workers keep crashing', async () => {
     const s = await startReplica({ WORKER_MAX_RESTARTS: '0' })
     process.kill(workerPids()[0]!, 'SIGKILL')

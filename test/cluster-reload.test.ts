@@ -19,7 +19,7 @@ afterEach(() => {
 const forked = (s: ServiceProcess) => s.logs.filter((l) => l.msg === 'replica: worker forked').map((l) => Number(l.worker_pid))
 
 describe('reload: every worker replaced under load', () => {
-  it('loses no request, never answers not-ready, and ends with new workers only', async () => {
+  it('loses no request, never answers not-ready, and ends with new workers only', { timeout: 90_000 }, async () => {
     service = await startService({}, clusterApp)
     const s = service
     await waitUntil(() => s.logs.some((l) => l.msg === 'replica: lifecycle' && l.replica_state === 'running'), 20_000)

@@ -73,6 +73,18 @@ describe('the replica machine (the primary)', () => {
     expect(r.context().exitCode).toBe(0)
   })
 
+  it('replaces a worker that stopped by itself cleanly, without counting it a crash', () => {
+    const r = replica({ maxRestarts: 0 })
+    r.send('1', report('running'))
+    r.send('2', report('running'))
+    r.send('1', report('stopped', 0, 'drained'))
+    r.exit('1', 0)
+    expect(r.value()).toBe('restarting')
+    expect(r.context().crashes).toEqual([])
+    r.clock.increment(100)
+    expect(r.effects.at(-1)).toBe('spawn 3')
+  })
+
   it('doubles the backoff for each crash in the window', () => {
     const r = replica({ maxRestarts: 5 })
     r.send('1', report('running'))

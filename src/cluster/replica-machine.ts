@@ -137,10 +137,17 @@ export const replicaMachine = setup({
     allExited: ({ context }) => Object.keys(context.workers).length > 0 && live(context).length === 0,
     isSecondSignal: ({ context }) => context.signals.length > 0,
     crashLooping: ({ context }) => context.crashes.length > context.settings.maxRestarts,
+    /** A worker told to leave (a reload), or one the replica never knew: nothing to replace. */
     exitWasExpected: ({ context, event }) => {
       if (event.type !== 'worker.exited') return true
       const worker = context.workers[event.id]
-      return worker === undefined || worker.retiring || (worker.outcome !== null && event.code === 0)
+      return worker === undefined || worker.retiring
+    },
+    /** A worker that stopped by itself and cleanly (its own `shutdown()`): replaced, but not a crash. */
+    exitWasClean: ({ context, event }) => {
+      if (event.type !== 'worker.exited') return false
+      const worker = context.workers[event.id]
+      return worker !== undefined && worker.outcome !== null && event.code === 0
     },
     reloadStepDone: ({ context, event }) => {
       // The replacement is serving: the worker it replaces may go.
@@ -311,6 +318,7 @@ export const replicaMachine = setup({
         'fault.raised': { target: 'draining', actions: 'recordFault' },
         'worker.exited': [
           { guard: 'exitWasExpected', actions: 'recordExit' },
+          { guard: 'exitWasClean', actions: 'recordExit', target: 'restarting' },
           { actions: ['recordExit', 'recordCrash'], target: 'restarting' },
         ],
       },
@@ -322,6 +330,7 @@ export const replicaMachine = setup({
         'reload.requested': { actions: ['startReload', 'reloadNext', 'spawnNew'] },
         'worker.exited': [
           { guard: 'exitWasExpected', actions: ['recordExit', 'reloadNext', 'spawnNew'] },
+          { guard: 'exitWasClean', actions: 'recordExit', target: 'restarting' },
           { actions: ['recordExit', 'recordCrash'], target: 'restarting' },
         ],
       },
@@ -335,6 +344,7 @@ export const replicaMachine = setup({
         'fault.raised': { target: 'draining', actions: 'recordFault' },
         'worker.exited': [
           { guard: 'exitWasExpected', actions: 'recordExit' },
+          { guard: 'exitWasClean', actions: 'recordExit', target: 'restarting', reenter: true },
           { actions: ['recordExit', 'recordCrash'], target: 'restarting', reenter: true },
         ],
       },

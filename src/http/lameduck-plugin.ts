@@ -71,8 +71,10 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   const machine = lifecycleMachine.provide({
     actions: {
       stopAccepting: ({ context }) => {
-        // A worker retiring alone (a reload) leaves its primary's round-robin at once: the others serve.
-        const keep = options.listenerAtDrain === 'keep' && context.signals[0] !== retireSignal
+        // A cluster worker draining while its replica is not (a reload's retirement, a fault, its own
+        // shutdown()) leaves its primary's round-robin at once: the other workers serve what comes.
+        const alone = context.replica !== null && context.replica.state !== 'draining'
+        const keep = options.listenerAtDrain === 'keep' && !alone
         drains.stopAccepting(context.requests.items(), context.arrivals, keep)
         if (options.websocketGoodbye) {
           sayGoodbye(context.sessions, (fastify as WithWebsockets).websocketServer, options.websocketGoodbye)
