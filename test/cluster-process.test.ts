@@ -185,12 +185,16 @@ describe('one replica on two workers: crashes', () => {
   })
 
   it('a worker with a fault leaves the round-robin at once: the others serve, nothing gets a 503', async () => {
-    const s = await startReplica({ LISTENER_AT_DRAIN: 'keep', SHUTDOWN_DELAY_MS: '2000', DRAIN_TIMEOUT_MS: '3000' })
+    const s = await startReplica({ LISTENER_AT_DRAIN: 'keep', SHUTDOWN_DELAY_MS: '500', DRAIN_TIMEOUT_MS: '8000' })
+    // One request held on each worker: the faulty one stays in its drain while the others are served.
+    const held = [hold(s, 4_000), hold(s, 4_000)]
+    await sleep(200)
     const faulty = Number((await fresh(s.port, '/fault')).body.pid)
     await s.waitForLog((l) => l.pid === faulty && l.lifecycle === 'draining.drain', 10_000)
     const statuses: number[] = []
     for (let i = 0; i < 10; i++) statuses.push((await fresh(s.port, '/pid')).status)
     expect(statuses).toEqual(Array(10).fill(200))
+    for (const answer of await Promise.all(held)) expect(answer.status).toBe(200)
     // Replaced like a crash (it exits 1), and the replica is whole again.
     await waitUntil(() => workerPids().length === 3, 15_000)
     s.child.kill('SIGTERM')
