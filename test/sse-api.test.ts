@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fastifySSE } from '@fastify/sse'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -120,6 +121,70 @@ describe('sendEvents: the format', () => {
     expect(await response.body.text()).toBe(
       'id: 1\ndata: plain\n\n' + 'id: 2\nevent: two lines\ndata: a\ndata: b\n\n' + 'id: 3\ndata: {"json":true}\n\n' + 'id: 4\ndata: four\n\n' + 'event: end\ndata: \n\n',
     )
+  })
+
+  it("strings take the stream's event name; a string's lines are data: lines wherever it is in a batch (LF, CR, CRLF)", async () => {
+    const { origin } = await start({}, (app) => {
+      app.get('/named', async (_request, reply) =>
+        sendEvents(
+          reply,
+          function* () {
+            yield ['a', 'b\nid: 99', 'c']
+            yield 'd\r\ne'
+            yield { data: 'f' }
+            yield { event: 'other', data: 1 }
+            yield ['x\ry', '', 'end\n']
+          },
+          { event: 'token' },
+        ),
+      )
+    })
+    const response = await request(`${origin}/named`)
+    expect(await response.body.text()).toBe(
+      'id: 1\nevent: token\ndata: a\n\n' +
+        'id: 2\nevent: token\ndata: b\ndata: id: 99\n\n' +
+        'id: 3\nevent: token\ndata: c\n\n' +
+        'id: 4\nevent: token\ndata: d\ndata: e\n\n' +
+        'id: 5\nevent: token\ndata: f\n\n' +
+        'id: 6\nevent: other\ndata: 1\n\n' +
+        'id: 7\nevent: token\ndata: x\ndata: y\n\n' +
+        'id: 8\nevent: token\ndata: \n\n' +
+        'id: 9\nevent: token\ndata: end\ndata: \n\n',
+    )
+  })
+
+  it("@fastify/sse: strings take the stream's event name too", async () => {
+    const { origin } = await start({}, (app) => {
+      app.get('/sse-named', { sse: true }, async (_request, reply) =>
+        reply.sse.send(sseEvents(reply, () => ['a', { data: 'b' }, { event: 'other', data: 'c' }, { id: null, data: 'd' }], { event: 'token' })),
+      )
+    })
+    const { events } = await read(`${origin}/sse-named`)
+    expect(events).toEqual([
+      { id: '1', event: 'token', data: '"a"' },
+      { id: '2', event: 'token', data: '"b"' },
+      { id: '3', event: 'other', data: '"c"' },
+      { event: 'token', data: '"d"' },
+    ])
+  })
+
+  it('a stream event name with a line break is refused before the producer runs', async () => {
+    let produced = false
+    const app = Fastify()
+    app.get('/bad-name', async (_request, reply) =>
+      sendEvents(
+        reply,
+        () => {
+          produced = true
+          return []
+        },
+        { event: 'token\nid: 7' },
+      ),
+    )
+    const response = await app.inject('/bad-name')
+    expect(response.statusCode).toBe(500)
+    expect(produced).toBe(false)
+    await app.close()
   })
 
   it('resumes after Last-Event-ID: the producer starts there and the numbering goes on', async () => {
@@ -314,27 +379,62 @@ describe('the hand-over policies, plain and @fastify/sse, GET and POST', () => {
   })
 })
 
-describe('sendEvents over HTTP/2', () => {
-  it('streams with ids and hands over at the drain with event: reconnect and a clean end of the stream', async () => {
-    const { app, origin } = await start({ streamHandover: 'at-drain' }, () => {}, { http2: true } as FastifyServerOptions)
-    const client = await h2Connect(origin)
-    const { stream, answer } = client.get('/events')
-    let body = ''
-    stream.on('data', (chunk: string) => {
-      body += chunk
+describe('over HTTP/2 (h2c), plain and @fastify/sse', () => {
+  // @fastify/sse sets `Connection: keep-alive`, a header HTTP/2 forbids (RFC 9113, 8.2.2): Node's compatibility
+  // layer drops it rather than failing the stream, so the plugin works over HTTP/2 as it is.
+  for (const path of ['/events', '/sse']) {
+    it(`${path}: streams with ids and hands over at the drain with event: reconnect and a clean end of the stream`, async () => {
+      const { app, origin } = await start({ streamHandover: 'at-drain' }, () => {}, { http2: true } as FastifyServerOptions)
+      const session = (await h2Connect(origin)).session
+      // `Accept: text/event-stream`: a route with `{ sse: true }` streams only when asked for a stream.
+      const stream = session.request({ ':path': path, ':method': 'GET', accept: 'text/event-stream' })
+      const [headers] = (await once(stream, 'response')) as [Record<string, unknown>]
+      let body = ''
+      stream.setEncoding('utf8')
+      stream.on('data', (chunk: string) => (body += chunk))
+      const closed = once(stream, 'close')
+      await waitUntil(() => body.includes('id: 3\n'))
+      expect(app.lameduck.readiness().openStreams).toBe(1)
+      app.lameduck.shutdown()
+      await closed
+      session.close()
+      expect(headers[':status']).toBe(200)
+      expect(headers['content-type']).toMatch(/^text\/event-stream/)
+      expect(headers.connection).toBeUndefined()
+      expect(stream.rstCode).toBe(0)
+      const events = parseEvents(body)
+      const ids = tokenIds(events)
+      expect(ids).toEqual(range(1, ids.length))
+      expect(events.at(-1)!.event).toBe('reconnect')
+      expect(Number(events.at(-1)!.retry)).toBeGreaterThanOrEqual(1_000)
+      expect(JSON.parse(events.at(-1)!.data).last_event_id).toBe(ids.at(-1))
     })
-    await waitUntil(() => body.includes('id: 3\n'))
-    app.lameduck.shutdown()
-    const result = await answer
-    client.session.close()
-    expect(result.status).toBe(200)
-    expect(result.error).toBeNull()
-    expect(result.rstCode).toBe(0)
-    const events = parseEvents(result.body)
-    const ids = tokenIds(events)
-    expect(ids).toEqual(range(1, ids.length))
-    expect(events.at(-1)!.event).toBe('reconnect')
-    expect(JSON.parse(events.at(-1)!.data).last_event_id).toBe(ids.at(-1))
+  }
+})
+
+describe("a route's streamHandover", () => {
+  it('is checked when the route is declared: an error naming the route, the field and the value', async () => {
+    const app = Fastify({ logger: false })
+    apps.push(app as unknown as FastifyInstance)
+    await app.register(lameduck, { signals: false, exit: () => {} })
+    let thrown: unknown
+    try {
+      app.get('/later', { config: { streamHandover: 'later' as StreamHandover } }, async (_request, reply) => sendEvents(reply, () => ['a']))
+      await app.ready()
+    } catch (error) {
+      thrown = error
+    }
+    expect(thrown).toMatchObject({
+      code: 'LAMEDUCK_INVALID_OPTION',
+      message: 'route GET /later: config.streamHandover must be one of at-notice, at-drain, finish; received "later"',
+    })
+  })
+
+  it('a valid one is accepted', async () => {
+    const { origin } = await start({}, (app) => {
+      app.get('/finish', { config: { streamHandover: 'finish' } }, async (_request, reply) => sendEvents(reply, () => ['a']))
+    })
+    expect(await (await request(`${origin}/finish`)).body.text()).toBe('id: 1\ndata: a\n\n')
   })
 })
 

@@ -24,6 +24,7 @@ import { declareRequestSlots } from './request-slots.ts'
 import { lifecycleFields, logTransitions } from './lifecycle-log.ts'
 import { type LameduckOptions, type ResolvedOptions, resolveOptions } from './plugin-options.ts'
 import { type LameduckReadiness, readinessReport, registerProbeRoutes } from './probe-routes.ts'
+import { checkRouteStreamHandover } from '../sse/handover.ts'
 
 /** What `fastify.lameduck` gives an application. */
 export interface Lameduck extends LifecycleStreams, DrainNotice {
@@ -124,6 +125,8 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   // Not wrapped in a span of @fastify/otel's (src/admission/untraced-hook.ts).
   addUntracedHook(fastify, 'onRequest', admit)
   registerProbeRoutes(fastify, options.probes, getSnapshot)
+  // A route's `config.streamHandover`, checked as it is declared (routes declared before this are checked at their first stream).
+  fastify.addHook('onRoute', checkRouteStreamHandover)
   // A getter on the prototype: nothing is made for a request that never asks.
   fastify.decorateRequest('lameduck', {
     getter(this: FastifyRequest) {

@@ -76,6 +76,8 @@ export function openStreams(snapshot: LifecycleSnapshot): number {
     // headers for getHeader() to read. A stream whose head is not out yet is not streaming yet.
     const head = (item as { _header?: unknown })._header
     if (typeof head === 'string' && eventStreamHead.test(head)) streams++
+    // HTTP/2 has no head as text: the headers its stream sent (issue 21).
+    else if (String((item as { stream?: { sentHeaders?: Record<string, unknown> } }).stream?.sentHeaders?.['content-type']).startsWith('text/event-stream')) streams++
   }
   return streams
 }

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { type HandoverOptions, isHandover, retryDelay, type StreamTerms, streamTerms } from './handover.ts'
 import { parseLastEventId } from './last-event-id.ts'
-import { formatEvent, reconnectEvent, type StreamEvent } from './sse-format.ts'
+import { PendingEvents } from './pending-events.ts'
+import { reconnectEvent, type StreamEvent } from './sse-format.ts'
 
 /** What a producer is started with. */
 export interface EventStreamStart {
@@ -27,7 +28,13 @@ export type EventYield = StreamEvent | readonly StreamEvent[]
 /** Makes a stream's events: an async generator, or anything iterable (an object-mode Readable too). */
 export type EventProducer = (start: EventStreamStart) => AsyncIterable<EventYield> | Iterable<EventYield>
 
-export interface EventStreamOptions extends HandoverOptions {}
+export interface EventStreamOptions extends HandoverOptions {
+  /**
+   * The name of the events that name none (bare strings, and objects without `event`): `event: token` on
+   * each of them without an object per event. Left out, they are the client's `message` events.
+   */
+  readonly event?: string
+}
 
 /**
  * Answers the request with the producer's events as Server-Sent Events, and hands the stream over to
@@ -57,9 +64,9 @@ const chunkLimit = 16 * 1024
 class EventStream extends Readable {
   readonly #iterator: AsyncIterator<EventYield> | Iterator<EventYield>
   readonly #terms: StreamTerms
+  /** The events taken and not yet pushed, as text. */
+  readonly #pending: PendingEvents
   #closed: (() => void) | null = null
-  #lastId: number
-  #pending = ''
   #flushQueued = false
   #pumping = false
   /** The consumer asked for no more for now (push returned false). */
@@ -72,7 +79,7 @@ class EventStream extends Readable {
   constructor(reply: FastifyReply, produce: EventProducer, lastEventId: number, options: EventStreamOptions | undefined) {
     // Object mode, as `Readable.from` makes it: strings go to the response as they are, not copied into Buffers.
     super({ objectMode: true })
-    this.#lastId = lastEventId
+    this.#pending = new PendingEvents(options?.event, lastEventId)
     this.#terms = streamTerms(reply, options, (listener) => (this.#closed = listener))
     const signal = this.#terms.signal
     const source = produce({ lastEventId, signal })
@@ -98,7 +105,7 @@ class EventStream extends Readable {
           this.#end('')
           return
         }
-        this.#take(step.value)
+        this.#pending.add(step.value)
         if (this.#pending.length >= chunkLimit) this.#flush()
         else if (!this.#flushQueued) {
           this.#flushQueued = true
@@ -117,43 +124,19 @@ class EventStream extends Readable {
     }
   }
 
-  /**
-   * The events of one step as text, numbered. Apart from the pump (an async function with a try, which V8
-   * optimizes less readily) and with locals written back once: this loop runs once per event.
-   */
-  #take(value: EventYield): void {
-    let pending = this.#pending
-    let id = this.#lastId
-    if (Array.isArray(value)) {
-      const events = value as readonly StreamEvent[]
-      for (let i = 0; i < events.length; i++) {
-        const event = events[i]!
-        pending += formatEvent(event, typeof event !== 'string' && event.id === null ? null : ++id)
-      }
-    } else {
-      const event = value as StreamEvent
-      pending += formatEvent(event, typeof event !== 'string' && event.id === null ? null : ++id)
-    }
-    this.#pending = pending
-    this.#lastId = id
-  }
-
   flush(): void {
     this.#flushQueued = false
     this.#flush()
   }
 
   #flush(): void {
-    if (this.#over || this.#pending === '') return
-    const chunk = this.#pending
-    this.#pending = ''
-    if (!this.push(chunk)) this.#full = true
+    if (this.#over || this.#pending.length === 0) return
+    if (!this.push(this.#pending.take())) this.#full = true
   }
 
   #end(last: string): void {
     this.#over = true
-    const chunk = this.#pending + last
-    this.#pending = ''
+    const chunk = this.#pending.take() + last
     if (chunk !== '') this.push(chunk)
     this.push(null)
   }
@@ -161,7 +144,7 @@ class EventStream extends Readable {
   #onAbort(): void {
     if (this.#over || !isHandover(this.#terms.signal)) return
     const { reconnect } = this.#terms
-    this.#end(reconnectEvent(reconnect.event, this.#lastId, retryDelay(reconnect)))
+    this.#end(reconnectEvent(reconnect.event, this.#pending.lastId, retryDelay(reconnect)))
     this.#closeIterator()
   }
 

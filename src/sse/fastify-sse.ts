@@ -1,8 +1,8 @@
 import type { FastifyReply } from 'fastify'
-import { type HandoverOptions, isHandover, retryDelay, streamTerms } from './handover.ts'
+import { isHandover, retryDelay, streamTerms } from './handover.ts'
 import { parseLastEventId } from './last-event-id.ts'
-import type { StreamEvent } from './sse-format.ts'
-import type { EventProducer, EventYield } from './event-stream.ts'
+import { afterIdText, type StreamEvent } from './sse-format.ts'
+import type { EventProducer, EventStreamOptions, EventYield } from './event-stream.ts'
 
 /** A message in `@fastify/sse`'s shape (`SSEMessage`): its serializer (JSON by default) writes `data`. */
 export interface SseMessage {
@@ -25,12 +25,14 @@ interface SseReply {
  * policy's moment `event: reconnect` with a spread `retry:` and the response's clean end. `@fastify/sse` writes
  * the events: its serializer turns each `data` into text, a string too (JSON by default).
  */
-export function sseEvents(reply: FastifyReply, produce: EventProducer, options?: HandoverOptions): AsyncIterable<SseMessage> {
+export function sseEvents(reply: FastifyReply, produce: EventProducer, options?: EventStreamOptions): AsyncIterable<SseMessage> {
   const lastEventId = parseLastEventId(reply.request.headers['last-event-id'])
+  // Checked as sendEvents checks it, before anything is sent.
+  afterIdText(options?.event)
   return { [Symbol.asyncIterator]: () => messages(reply, produce, lastEventId, options) }
 }
 
-async function* messages(reply: FastifyReply, produce: EventProducer, lastEventId: number, options: HandoverOptions | undefined): AsyncGenerator<SseMessage> {
+async function* messages(reply: FastifyReply, produce: EventProducer, lastEventId: number, options: EventStreamOptions | undefined): AsyncGenerator<SseMessage> {
   const sse = (reply as unknown as { sse?: SseReply }).sse
   if (sse === undefined) throw new TypeError('sseEvents: reply.sse is missing; register @fastify/sse and give the route the `sse` option')
   const terms = streamTerms(reply, options, (listener) => reply.raw.once('close', listener))
@@ -48,10 +50,13 @@ async function* messages(reply: FastifyReply, produce: EventProducer, lastEventI
   if (terms.signal.aborted) handOver()
   else terms.signal.addEventListener('abort', handOver, { once: true })
   if (over) return
+  // The stream's name for events that name none (`options.event`), as sendEvents writes them.
+  const name = options?.event
   const message = (event: StreamEvent): SseMessage => {
-    if (typeof event === 'string') return { id: String(++lastId), data: event }
-    if (event.id === null) return event.event === undefined ? { data: event.data } : { event: event.event, data: event.data }
-    return event.event === undefined ? { id: String(++lastId), data: event.data } : { id: String(++lastId), event: event.event, data: event.data }
+    const named = typeof event === 'string' ? name : (event.event ?? name)
+    const data = typeof event === 'string' ? event : event.data
+    const id = typeof event !== 'string' && event.id === null ? undefined : String(++lastId)
+    return { ...(id === undefined ? {} : { id }), ...(named === undefined ? {} : { event: named }), data }
   }
   for await (const value of produce({ lastEventId, signal: terms.signal }) as AsyncIterable<EventYield>) {
     if (!Array.isArray(value)) {

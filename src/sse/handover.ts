@@ -1,5 +1,5 @@
-import type { FastifyReply } from 'fastify'
-import { LameduckError } from '../errors.ts'
+import type { FastifyReply, RouteOptions } from 'fastify'
+import { describeValue, LameduckError } from '../errors.ts'
 
 /**
  * When a stream is handed over to another replica (issue 21):
@@ -32,6 +32,20 @@ declare module 'fastify' {
     /** How lameduck hands this route's event streams over (overrides the plugin's `streamHandover`). */
     streamHandover?: StreamHandover
   }
+}
+
+/**
+ * Fastify's `onRoute` hook (the plugin adds it): a route's `config.streamHandover` is checked when the route is
+ * declared, so that a mistyped policy fails the app's start rather than the route's first stream.
+ */
+export function checkRouteStreamHandover(route: RouteOptions): void {
+  const value = (route.config as { streamHandover?: unknown } | undefined)?.streamHandover
+  if (value === undefined || (streamHandovers as readonly unknown[]).includes(value)) return
+  const method = Array.isArray(route.method) ? route.method.join(',') : route.method
+  throw new LameduckError(
+    'LAMEDUCK_INVALID_OPTION',
+    `route ${method} ${route.url}: config.streamHandover must be one of ${streamHandovers.join(', ')}; received ${describeValue(value)}`,
+  )
 }
 
 /** What one stream goes by: its policy and reconnect event, and the signal that ends it. */

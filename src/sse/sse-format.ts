@@ -21,24 +21,40 @@ export interface ServerSentEvent {
 export type StreamEvent = ServerSentEvent | string
 
 /**
- * `id`: the number to stamp, or null for none. Called once per event on the stream's hot path (bench/sse-api/):
- * one template per event, an event name checked once per run of events that share it, and no scan of JSON
- * (which never holds a raw line break).
+ * `id`: the number to stamp, or null for none; `name`: the stream's name for events that name none. For the
+ * events the stream's hot path does not take (bench/sse-api/, event-stream.ts): objects, and strings with a
+ * line break. No scan of JSON, which never holds a raw line break.
  */
-export function formatEvent(event: StreamEvent, id: number | null): string {
-  if (typeof event === 'string') return id === null ? `${dataLines(event)}\n` : `id: ${id}\n${dataLines(event)}\n`
-  const name = event.event
+export function formatEvent(event: StreamEvent, id: number | null, name: string | undefined): string {
+  if (typeof event === 'string') return formatLines(name, event, id)
+  if (event.event !== undefined) {
+    name = event.event
+    if (name !== checkedName) checkName(name)
+  }
   const data = event.data
-  const oneLine = typeof data === 'string' ? (data.includes('\n') || data.includes('\r') ? null : data) : (JSON.stringify(data) ?? 'null')
+  const oneLine = typeof data === 'string' ? (hasLineBreak(data) ? null : data) : (JSON.stringify(data) ?? 'null')
   if (oneLine === null) return formatLines(name, data as string, id)
   if (name === undefined) return id === null ? `data: ${oneLine}\n\n` : `id: ${id}\ndata: ${oneLine}\n\n`
-  if (name !== checkedName) checkName(name)
   return id === null ? `event: ${name}\ndata: ${oneLine}\n\n` : `id: ${id}\nevent: ${name}\ndata: ${oneLine}\n\n`
 }
 
 function formatLines(name: string | undefined, data: string, id: number | null): string {
-  if (name !== undefined && name !== checkedName) checkName(name)
   return `${id === null ? '' : `id: ${id}\n`}${name === undefined ? '' : `event: ${name}\n`}${dataLines(data)}\n`
+}
+
+/** A line break in `data` would end its field: what follows could be read as an `id:` or `event:` no one sent. */
+export function hasLineBreak(data: string): boolean {
+  return data.includes('\n') || data.includes('\r')
+}
+
+/**
+ * What follows `id: N` in an event with one line of data and the stream's name: a string event is then
+ * `id: ${id}${afterId}${data}\n\n`, one template (event-stream.ts).
+ */
+export function afterIdText(name: string | undefined): string {
+  if (name === undefined) return '\ndata: '
+  checkName(name)
+  return `\nevent: ${name}\ndata: `
 }
 
 let checkedName = ''
@@ -51,7 +67,7 @@ function checkName(name: unknown): void {
 }
 
 function dataLines(data: string): string {
-  if (!data.includes('\n') && !data.includes('\r')) return `data: ${data}\n`
+  if (!hasLineBreak(data)) return `data: ${data}\n`
   return data
     .split(/\r\n|\r|\n/)
     .map((line) => `data: ${line}\n`)
