@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { alive, fresh } from './support/cluster-client.ts'
-import { waitUntil } from './support/plugin-harness.ts'
+import { get, rawConnect, waitUntil } from './support/plugin-harness.ts'
 import { repoRoot, type ServiceProcess, startService } from './support/service-process.ts'
 
 // Reload without a stop (docs/cluster.md): SIGUSR2 to the primary replaces every worker, one at a time,
@@ -78,4 +78,29 @@ describe('reload: every worker replaced under load', () => {
     s.child.kill('SIGTERM')
     expect((await s.exited).code).toBe(0)
   })
+
+  it('keeps a retiring worker idle keep-alive connection for its next request: served with Connection: close, not cut', async () => {
+    service = await startService({}, clusterApp)
+    const s = service
+    await waitUntil(() => s.logs.some((l) => l.msg === 'replica: lifecycle' && l.replica_state === 'running'), 20_000)
+    // A balancer's pooled connection: one request, then idle.
+    const pooled = await rawConnect(s.port)
+    pooled.write(get('/pid'))
+    const [first] = await pooled.responses(1)
+    const pid = Number(JSON.parse(first!.body).pid)
+    const id = s.logs.find((l) => l.msg === 'replica: worker forked' && Number(l.worker_pid) === pid)?.worker_id
+    s.child.kill('SIGUSR2')
+    await s.waitForLog((l) => l.msg === 'replica: reload: retiring worker, its replacement is serving' && l.worker_id === id, 30_000)
+    // Idle well past the 250 ms a stopping replica gives (the balancer stops routing to one; not to this one).
+    await sleep(800)
+    pooled.write(get('/pid'))
+    const answers = await pooled.responses(2, 5_000)
+    expect(pooled.error).toBeNull()
+    expect(answers).toHaveLength(2)
+    expect(answers[1]).toMatchObject({ status: 200, headers: { connection: 'close' } })
+    expect(JSON.parse(answers[1]!.body).pid).toBe(pid)
+    await pooled.closed
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
+  }, 90_000)
 })

@@ -11,5 +11,9 @@ import { admissionOf, type LifecycleSnapshot } from '../machine/snapshot-views.t
 export function refusalOf(snapshot: LifecycleSnapshot, raw: IncomingMessage): RejectReason | null {
   const reason = admissionOf(snapshot)
   if (reason !== 'draining' || (raw as { upgrade?: boolean }).upgrade === true) return reason
+  // A cluster worker leaving while its replica keeps serving (a reload, a fault): the balancer routes here
+  // rightly, and a 503 would be a failure of a replica that is ready. Served, with `Connection: close`.
+  const replica = snapshot.context.replica
+  if (replica !== null && replica.state !== 'draining') return null
   return snapshot.context.arrivals.has(raw.socket) ? null : reason
 }

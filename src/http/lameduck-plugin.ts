@@ -76,7 +76,12 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
         // shutdown()) leaves its primary's round-robin at once: the other workers serve what comes.
         const alone = context.replica !== null && context.replica.state !== 'draining'
         const keep = options.listenerAtDrain === 'keep' && !alone
-        drains.stopAccepting(context.requests.items(), context.arrivals, keep)
+        // Leaving alone, nothing stops the balancer routing to the replica, and its pooled connections to this
+        // worker keep carrying requests: one closed on a timer meets the next (the keep-alive race, every
+        // reload). Each is let go after its next answer (`Connection: close`) or when its client closes it,
+        // as Node's keep-alive timeout would have done anyway, within half the drain's deadline.
+        const idleGraceMs = alone ? Math.min(fastify.server.keepAliveTimeout, options.drainTimeoutMs / 2) : undefined
+        drains.stopAccepting(context.requests.items(), context.arrivals, keep, idleGraceMs)
         if (options.websocketGoodbye) {
           sayGoodbye(context.sessions, (fastify as WithWebsockets).websocketServer, options.websocketGoodbye)
         }

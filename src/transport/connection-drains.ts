@@ -39,9 +39,10 @@ export class ConnectionDrains {
 
   /**
    * The drain proper. `inFlight` lists the responses in flight, newest first; `arrivals` is the lifecycle's;
+   * `idleGraceMs`: how long an idle connection waits for a request on its way (a cluster worker only);
    * `keepListening`: the listeners stay open (for probes) until `closeListeners`.
    */
-  stopAccepting(inFlight: Iterable<object>, arrivals: RequestLedger, keepListening = false): void {
+  stopAccepting(inFlight: Iterable<object>, arrivals: RequestLedger, keepListening = false, idleGraceMs?: number): void {
     if (this.#arrivals !== null) return
     this.#arrivals = arrivals
     this.#keepListening = keepListening
@@ -59,7 +60,7 @@ export class ConnectionDrains {
     // (docs/cluster.md, "The round-robin queue"). Until it has handed them over, whatever comes is one of
     // them: an arrival, served. The drain waits for that too (a token in `arrivals`). Then the listener
     // closes, or stays for probes, and what comes after is new.
-    for (const drain of this.#drains) drain.stopAccepting(arrivals, false, false)
+    for (const drain of this.#drains) drain.stopAccepting(arrivals, false, false, idleGraceMs)
     const handover = {}
     arrivals.begin(handover)
     void this.#gate(() => this.accepted).then(() => {

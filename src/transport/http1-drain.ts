@@ -41,6 +41,8 @@ export class Http1Drain implements ServerDrain {
   #recheck = new Set<HttpSocket>()
   #arrivals: RequestLedger | null = null
   #keepListening = false
+  /** How long an idle connection waits for a request on its way: `arrivalGraceMs`, longer for a cluster worker leaving alone. */
+  #idleGraceMs = arrivalGraceMs
 
   constructor(server: NetServer) {
     this.server = server
@@ -58,9 +60,10 @@ export class Http1Drain implements ServerDrain {
     })
   }
 
-  stopAccepting(arrivals: RequestLedger, keepListening: boolean, closeListenerNow = true): void {
+  stopAccepting(arrivals: RequestLedger, keepListening: boolean, closeListenerNow = true, idleGraceMs = arrivalGraceMs): void {
     if (this.#arrivals !== null) return
     this.#arrivals = arrivals
+    this.#idleGraceMs = idleGraceMs
     this.#keepListening = keepListening
     this.server.prependListener('request', this.#onRequestWhileDraining)
     // Not closed yet (a cluster worker waiting for its primary's queue): what is still handed to it was
@@ -136,7 +139,7 @@ export class Http1Drain implements ServerDrain {
     // pool that picked this connection just before the platform stopped routing, in a process whose
     // event loop is late). A FIN now would meet that request; one after the grace meets none, because
     // the platform routes nothing new by then.
-    later(arrivalGraceMs, () => this.#recheckSoon(socket))
+    later(this.#idleGraceMs, () => this.#recheckSoon(socket))
   }
 
   /** After the next poll of the event loop (bytes already in the kernel are read by then): close the socket if it is idle. */

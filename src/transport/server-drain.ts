@@ -12,7 +12,7 @@ export interface ServerDrain {
    * The drain proper: close the listener, close idle connections, let in-flight work end its connection.
    * A connection whose request may still be on its way is held in `arrivals` until that is settled.
    */
-  stopAccepting(arrivals: RequestLedger, keepListening: boolean, closeListenerNow?: boolean): void
+  stopAccepting(arrivals: RequestLedger, keepListening: boolean, closeListenerNow?: boolean, idleGraceMs?: number): void
   /**
    * Closes the listening socket, if `stopAccepting` kept it open (for probes with `keepListening`, or
    * without it, `closeListenerNow: false`: until a cluster worker knows its primary holds nothing for it).
