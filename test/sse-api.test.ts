@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fastifySSE } from '@fastify/sse'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -445,5 +446,116 @@ describe('sendEvents without lameduck registered', () => {
     const response = await app.inject('/bare')
     expect(response.body).toBe('id: 1\ndata: a\n\nid: 2\ndata: b\n\n')
     await app.close()
+  })
+})
+
+describe('sendEvents writes to the response itself (issue 21: no Readable piped in)', () => {
+  it('a client that stops reading pauses the producer: it is asked for nothing more, and what waits in the server is bounded; reading again resumes it', async () => {
+    let produced = 0
+    let closed = false
+    const event = 'x'.repeat(1_000)
+    let res: { writableLength: number; writableHighWaterMark: number } | null = null
+    const { app, origin } = await start({}, (app) => {
+      app.get('/firehose', async (_request, reply) => {
+        res = reply.raw
+        return sendEvents(reply, async function* () {
+          try {
+            // Never waits by itself: only the response's backpressure can stop it.
+            for (;;) {
+              produced++
+              yield event
+            }
+          } finally {
+            closed = true
+          }
+        })
+      })
+    })
+    const socket = connect({ port: Number(new URL(origin).port), host: '127.0.0.1' })
+    await once(socket, 'connect')
+    socket.write('GET /firehose HTTP/1.1\r\nHost: test\r\n\r\n')
+    // Nothing read: the kernel's buffers fill, then the response's.
+    socket.pause()
+    let steady = -1
+    await waitUntil(() => {
+      const now = produced
+      const same = now === steady
+      steady = now
+      return same && now > 0
+    }, 10_000)
+    await sleep(300)
+    expect(produced).toBe(steady)
+    // In the server: the response's own buffer holds at most its high-water mark plus the chunk that crossed it.
+    expect(res!.writableLength).toBeLessThanOrEqual(res!.writableHighWaterMark + 20 * 1_024)
+    // Everything produced went to the socket or its buffers: a few MB at most on loopback, not an endless heap.
+    expect(produced * event.length).toBeLessThan(64 * 1024 * 1024)
+    expect(app.lameduck.readiness().openStreams).toBe(1)
+    // Read again: the producer goes on.
+    let received = 0
+    socket.on('data', (chunk: Buffer) => (received += chunk.length))
+    socket.resume()
+    await waitUntil(() => produced > steady + 1_000)
+    expect(received).toBeGreaterThan(0)
+    socket.destroy()
+    await waitUntil(() => closed)
+    await waitUntil(() => app.lameduck.readiness().activeRequests === 0)
+  }, 20_000)
+
+  it('keeps the headers the route set with reply.header() and its status from reply.code()', async () => {
+    const { origin } = await start({}, (app) => {
+      app.get('/own-headers', async (_request, reply) => sendEvents(reply.code(201).header('x-stream', 'mine'), () => ['a']))
+    })
+    const response = await request(`${origin}/own-headers`)
+    expect(response.statusCode).toBe(201)
+    expect(response.headers['x-stream']).toBe('mine')
+    expect(response.headers['content-type']).toBe('text/event-stream')
+    expect(response.headers['x-accel-buffering']).toBe('no')
+    expect(await response.body.text()).toBe('id: 1\ndata: a\n\n')
+  })
+
+  it('a producer that fails before its first event gets Fastify’s error handler: a 500, nothing streamed', async () => {
+    const { app, origin } = await start({}, (app) => {
+      app.get('/fails-first', async (_request, reply) =>
+        sendEvents(reply, async function* () {
+          await sleep(10)
+          throw new Error('the model is down')
+        }),
+      )
+    })
+    const response = await request(`${origin}/fails-first`)
+    expect(response.statusCode).toBe(500)
+    expect(response.headers['content-type']).toMatch(/^application\/json/)
+    expect(await response.body.json()).toMatchObject({ statusCode: 500, message: 'the model is down' })
+    await waitUntil(() => app.lameduck.readiness().activeRequests === 0)
+  })
+
+  it('a producer that fails mid-stream: the events before it arrive whole, the response is cut (not a clean end), logged, and released', async () => {
+    const logged: string[] = []
+    const { app, origin } = await start(
+      {},
+      (app) => {
+        app.get('/fails-later', async (_request, reply) =>
+          sendEvents(reply, async function* () {
+            yield ['a', 'b']
+            await sleep(20)
+            yield 'c'
+            await sleep(20)
+            throw new Error('the model is down')
+          }),
+        )
+      },
+      { logger: { level: 'error', stream: { write: (line: string) => void logged.push(line) } } } as FastifyServerOptions,
+    )
+    const response = await request(`${origin}/fails-later`)
+    expect(response.statusCode).toBe(200)
+    let text = ''
+    await expect(
+      (async () => {
+        for await (const chunk of response.body) text += String(chunk)
+      })(),
+    ).rejects.toThrow()
+    expect(text).toBe('id: 1\ndata: a\n\nid: 2\ndata: b\n\nid: 3\ndata: c\n\n')
+    await waitUntil(() => app.lameduck.readiness().activeRequests === 0)
+    expect(logged.join('')).toContain('the model is down')
   })
 })
