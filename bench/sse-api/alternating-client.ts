@@ -7,19 +7,20 @@ import { Agent, request } from 'undici'
  * one route measured for seconds and then the other's for seconds differ by 2x either way with what else runs
  * (bench/findings.md, "bimodal rounds"); here the two routes take turns in windows of `windowMs`, many times, so
  * that both meet the same conditions within a second of each other.
- * Usage: node bench/sse-api/alternating-client.ts <origin> <server pid> <connections> <windows> <windowMs> <query> <pathA> <pathB>
+ * Usage: node bench/sse-api/alternating-client.ts <origin> <server pid> <connections> <windows> <windowMs> <query> <path>... (two or more, in turn)
  * Prints one JSON line: { windows: [{ path, events, ms, cpuNs }], errors }. In each window every connection first
  * finishes the stream it is reading (of the other route) and the window's clock starts `settleMs` later; events
  * and the server's CPU time are counted from then to the window's end, for the window's route only.
  */
-const [origin = '', pidRaw, connectionsRaw, windowsRaw, windowMsRaw, query = 'tokens=1000&interval_ms=0', pathA = '/stream', pathB = '/hand/stream'] = process.argv.slice(2)
+const [origin = '', pidRaw, connectionsRaw, windowsRaw, windowMsRaw, query = 'tokens=1000&interval_ms=0', ...given] = process.argv.slice(2)
+const paths = given.length > 0 ? given : ['/stream', '/hand/stream']
 const pid = Number(pidRaw)
 const connections = Number(connectionsRaw)
 const windows = Number(windowsRaw)
 const windowMs = Number(windowMsRaw)
 const settleMs = 150
 
-let current = pathA
+let current = paths[0]!
 let counting = false
 let events = 0
 let errors = 0
@@ -69,8 +70,8 @@ async function connection(agent: Agent): Promise<void> {
 const agent = new Agent({ connections, pipelining: 1 })
 const running = Array.from({ length: connections }, () => connection(agent))
 const results: { path: string; events: number; ms: number; cpuNs: number }[] = []
-for (let w = 0; w < windows * 2; w++) {
-  current = w % 2 === 0 ? pathA : pathB
+for (let w = 0; w < windows * paths.length; w++) {
+  current = paths[w % paths.length]!
   counting = false
   await sleep(settleMs)
   events = 0

@@ -33,12 +33,10 @@ async function* tokens(asked: StreamRequest, after: number, stop: AbortSignal): 
     if (stop.aborted) return
     const last = Math.min(index + perTurn, asked.tokens)
     // A batch in one yield: one step of the generator for all of them; each a string, named by the
-    // stream's `event: 'token'`, which the API writes with one template (bench/sse-api/).
-    const batch: string[] = []
-    while (index < last) {
-      index++
-      batch.push(`{"index":${index},"token":"tok-${index}"}`)
-    }
+    // stream's `event: 'token'`, which the API frames without an object per event (bench/sse-api/).
+    // Made at its size: pushed one by one, the array is copied as it grows, about 10 ns a token.
+    const batch = new Array<string>(last - index)
+    for (let k = 0; index < last; k++) batch[k] = `{"index":${++index},"token":"tok-${index}"}`
     yield batch
   }
   yield { id: null, event: 'done', data: `{"tokens":${asked.tokens}}` }
