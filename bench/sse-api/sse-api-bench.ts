@@ -225,8 +225,31 @@ async function measureHandover(streams: number): Promise<HandoverFigures> {
   }
 }
 
-/** What the profiles say (filled in by hand from the runs recorded in docs/benchmarks.md). */
-const whereItGoes: string[] = ['Where the difference goes: see below.']
+/** What the profiles said (2026-12-06, `node --cpu-prof` and timings in one process; not shipped). */
+const whereItGoes: string[] = [
+  'What changed, and where the difference goes (`node --cpu-prof` on this server, strace, and the API\'s pipeline timed in',
+  'one process against a sink that copies each chunk as `writev` does; CPU time per event, not shipped):',
+  '',
+  '- `sendEvents` no longer hands Fastify a Readable to pipe: it writes each chunk to `reply.raw` and waits for `\'drain\'`',
+  '  only when `write()` returns false. The Readable cost a push, its buffer and a pipe step per chunk, and a `nextTick`',
+  '  of its own: against the Readable route the API went from 0.891 (19:33, before) to the figure above. Both routes',
+  '  now make the same system calls: one `writev` per chunk of 64 events (strace: one per 53-54 events, the ends',
+  '  included, for either).',
+  '- The hand-written baseline of the earlier runs was never "written to `reply.raw`": it is `Readable.from` piped by',
+  '  Fastify, as the service had it. Written to `reply.raw` by hand, the same stream costs 15-20% less CPU per event',
+  '  than through the Readable, and the API does not reach it: 0.85-0.93 in the rounds above.',
+  '- What the API still does per event that the hand-written stream does not, about 35-45 ns of the 80-130 ns a',
+  '  stream\'s JavaScript costs per event in one process: its producer builds the data and an array of 64 (about 20 ns',
+  '  with the template; the array made at its size, not pushed, saves about 10), the API looks up the id\'s prefix and',
+  '  joins it and the data (two string pieces, 10-15 ns), and checks the data for line breaks: one search for CR in',
+  '  the chunk and one `indexOf` for the first LF after each event\'s data, about 10 ns an event on the flat chunk',
+  '  (the chunk is flattened there rather than in `writev`, no extra copy). The hand-written route makes one',
+  '  template per event and checks nothing: its text is its own.',
+  '- Tried and dropped: pieces in an array joined once per chunk (10 ns slower: `join` flattens each piece); the',
+  '  data kept as a second rope and searched once (20 ns slower: a second flatten); a check per string (40 ns: a',
+  '  flatten each). Dropping the check would save about 15 ns an event, and let a line break in the data start a',
+  '  field of its own: not done.',
+]
 
 export const sseApiSectionTitle = '## SSE: the API against a hand-written stream'
 
