@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { lifecycleTrials } from './lifecycle-trials.ts'
 import { type LongLivedResults, longLivedBench, longLivedSection } from './long-lived/long-lived-bench.ts'
 import { type SseApiResults, sseApiBench, sseApiSection, sseApiSectionTitle } from './sse-api/sse-api-bench.ts'
+import { type ClusterResults, clusterBench, clusterSection, clusterSectionTitle } from './cluster/cluster-bench.ts'
 import { type LoadSettings, runWrk, wrkCommand, wrkMissing } from './load/run-wrk.ts'
 import { defaultPromptnessSettings, type PromptnessResults, promptnessBench, promptnessLaunchers, promptnessSection } from './promptness/promptness-bench.ts'
 import { startOtlpSink } from './otlp-sink.ts'
@@ -36,6 +37,11 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * nothing but the drain-promptness figures, which then replace that section of docs/benchmarks.md; wrk not needed),
  * BENCH_PROMPTNESS_ROUNDS (default BENCH_ROUNDS), BENCH_PROMPTNESS_SOCKETS, BENCH_PROMPTNESS_STREAMS, BENCH_PROMPTNESS_SESSIONS
  * (10000, 2000, 2000).
+ * BENCH_CLUSTER=on|off|only (issue 20: a CPU-bound route on one process and on one replica of two workers, alternating
+ * rounds of fresh processes, and the readiness probe's latency under that load; `only` runs just that, without wrk,
+ * and refreshes its section of docs/benchmarks.md), BENCH_CLUSTER_ROUNDS (default 5), BENCH_CLUSTER_DURATION (s,
+ * default 8), BENCH_CLUSTER_CONNECTIONS (default 8), BENCH_CLUSTER_PROBE_MS (default 20), BENCH_CLUSTER_WORK_ROUNDS
+ * (hash passes per request, default 300).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -101,6 +107,45 @@ if (sseApiMode === 'only') {
     const after = at >= 0 ? (end >= 0 ? current.slice(end) : '') : current.slice(current.indexOf('\n## The lifecycle design'))
     writeFileSync(docPath, [before, '', ...section].join('\n').replace(/\n+$/, '\n') + after)
     log(`\nupdated the "${sseApiSectionTitle.slice(3)}" section of ${docPath}`)
+  }
+  process.exit(results.problems.length ? 1 : 0)
+}
+// Issue 20: one replica on two workers against one process, a CPU-bound route (bench/cluster/). Needs no wrk.
+const clusterMode = env.BENCH_CLUSTER ?? 'on'
+if (!['on', 'off', 'only'].includes(clusterMode)) throw new Error(`BENCH_CLUSTER must be on, off or only; received ${JSON.stringify(clusterMode)}`)
+async function runCluster(): Promise<ClusterResults> {
+  const startedAt = new Date().toISOString()
+  const loadAtClusterStart = loadavg()
+  const uptime = spawnSync('uptime', { encoding: 'utf8' }).stdout?.trim() ?? ''
+  const measured = await clusterBench(
+    {
+      rounds: int('BENCH_CLUSTER_ROUNDS', 5),
+      warmupSeconds,
+      durationSeconds: int('BENCH_CLUSTER_DURATION', 8),
+      connections: int('BENCH_CLUSTER_CONNECTIONS', 8),
+      probeEveryMs: int('BENCH_CLUSTER_PROBE_MS', 20),
+      workRounds: int('BENCH_CLUSTER_WORK_ROUNDS', 300),
+    },
+    log,
+  )
+  const knobs = Object.entries(env).filter(([name]) => name.startsWith('BENCH_')).map(([name, value]) => `${name}=${value}`)
+  return {
+    ...measured,
+    command: [...knobs.sort(), 'npm run bench'].join(' '),
+    startedAt,
+    uptime,
+    loadavg: loadAtClusterStart.map((x) => x.toFixed(2)).join(' '),
+    loadavgEnd: loadavg().map((x) => x.toFixed(2)).join(' '),
+  }
+}
+if (clusterMode === 'only') {
+  const results = await runCluster()
+  const section = clusterSection(results)
+  log('')
+  for (const line of section) log(line)
+  if (existsSync(docPath)) {
+    writeFileSync(docPath, withSection(readFileSync(docPath, 'utf8'), clusterSectionTitle, section))
+    log(`\nupdated the "${clusterSectionTitle.slice(3)}" section of ${docPath}`)
   }
   process.exit(results.problems.length ? 1 : 0)
 }
@@ -314,6 +359,16 @@ if (promptness === 'on') {
   }
 }
 
+// 3c''. One replica on two workers against one process (issue 20); BENCH_CLUSTER=off skips it.
+let clusterResults: ClusterResults | null = null
+if (clusterMode === 'on') {
+  try {
+    clusterResults = await runCluster()
+  } catch (error) {
+    log(`cluster: ${String(error instanceof Error ? error.message : error)}`)
+  }
+}
+
 // 3c. Start time as a user meets it: the "shipped" variants (bare Fastify and the image's CMD), each a fresh process
 // started as is, alternating, at least 9 each: spawn to the first 200 from /ready, and RSS 300 ms later.
 const coldStarters = active.filter((r) => r.variant.role === 'shipped')
@@ -385,7 +440,7 @@ const design = designSection(bench, figures)
 const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.variant.id}: ${p}`))
 log('')
 const longLivedLines = [...(longLived ? longLivedSection(longLived) : []), ...(sseApi ? sseApiSection(sseApi) : [])]
-const promptnessLines = promptnessResults ? [promptnessTitle, '', ...promptnessSection(promptnessResults)] : []
+const promptnessLines = [...(promptnessResults ? [promptnessTitle, '', ...promptnessSection(promptnessResults)] : []), ...(clusterResults ? clusterSection(clusterResults) : [])]
 for (const line of [...environmentLines(bench), '', ...main, '', ...shipped, '', ...goals, '', ...longLivedLines, ...promptnessLines, ...design, ...problems]) log(line)
 
 // A run of the "as shipped" variants alone (BENCH_VARIANTS=bare,shipped,shipped-traced) refreshes that section of
