@@ -14,9 +14,20 @@ export interface Exit {
   readonly signal: NodeJS.Signals | null
 }
 
+/** A clustered replica's reload (WORKERS above 1): the exit code of each worker it retired. */
+export interface Reload {
+  readonly replica: string
+  readonly retiredExitCodes: readonly (number | null)[]
+}
+
 /** Replicas of the built service (`node dist/main.js`), each on its own fixed port so a new one can take its place. */
 export interface Fleet {
   restart(name: string, order: RestartOrder): Promise<Exit>
+  /**
+   * SIGUSR2 to a clustered replica's primary (docs/cluster.md, "Reload without a stop"), resolving once `workers`
+   * of its workers have exited after it: each replaced by a new one, one at a time.
+   */
+  reload(name: string, workers: number, timeoutMs?: number): Promise<Reload>
   /** SIGTERM to all, waiting for their exits. */
   stop(): Promise<Exit[]>
   /** SIGKILL to any still running: for afterAll. */
@@ -47,6 +58,21 @@ export async function startFleet(ports: Record<string, number>, env: Record<stri
       // The balancer puts it back once two health checks in a row find /ready 200.
       await proxy.waitForStatus(name, (s) => s === 'UP')
       return exit
+    },
+    reload: async (name, workers, timeoutMs = 30_000) => {
+      const replica = replicas.get(name)!
+      const exitedWorker = (line: Record<string, unknown>) => line.msg === 'replica: worker exited'
+      const from = replica.logs.length
+      replica.child.kill('SIGUSR2')
+      const exits = () => replica.logs.slice(from).filter(exitedWorker)
+      try {
+        await replica.waitForLog(() => exits().length >= workers, timeoutMs)
+      } catch (error) {
+        // The primary's own lines say where the reload stopped.
+        const primary = replica.logs.filter((line) => line.role === 'primary').map((line) => JSON.stringify(line))
+        throw new Error(`${name}: the reload did not replace ${workers} workers within ${timeoutMs} ms (${(error as Error).message}); the primary said (SIGUSR2 after its line ${from}):\n${primary.join('\n')}`)
+      }
+      return { replica: name, retiredExitCodes: exits().map((line) => line.exit_code as number | null) }
     },
     stop: () => Promise.all([...replicas.keys()].map(terminate)),
     kill: () => {
