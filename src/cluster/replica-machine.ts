@@ -254,7 +254,7 @@ export const replicaMachine = setup({
       return { workers, nextId }
     }),
     startReload: assign({
-      reloadQueue: ({ context }) => live(context).filter((w) => !w.retiring && w.replaces === null).map((w) => w.id),
+      reloadQueue: ({ context }) => live(context).filter((w) => !w.retiring && (w.replaces === null || context.workers[w.replaces]?.state === 'exited')).map((w) => w.id),
     }),
     /** The next worker of a reload gets its replacement (forked by the primary once the record exists). */
     reloadNext: assign(({ context }) => {
