@@ -18,6 +18,7 @@ const termination: Termination = {
   sigkillAt: null,
   inFlightAtSigkill: null,
   exit: { code: 0, signal: null, at: 1200 },
+  survivors: [],
   gracePeriodMs: 30_000,
 }
 const instances = [
@@ -68,6 +69,16 @@ describe('the verdict says what to change where the cause is known', () => {
     // The probe period is 1000 ms here; A exits at 1200, 200 ms after SIGTERM.
     const r = report(new LoadTally(), [{ at: 1100, instance: 'A', probe: 'health', state: 'unreachable', detail: 'ECONNREFUSED' }])
     expect(r.verdict.notes.filter((note) => note.includes('liveness'))).toEqual([])
+  })
+})
+
+describe('what the stopped instance left behind', () => {
+  it('processes of its group still running after it exited (cluster workers outliving their primary) fail the rehearsal, by pid', () => {
+    const r = report(new LoadTally(), [], { survivors: [4242, 4243] })
+    expect(r.verdict.pass).toBe(false)
+    expect(r.verdict.reasons).toEqual([
+      "A exited, but 2 processes it started were still running 1 s later (pid 4242, 4243): on a platform the container's end kills them with whatever they were doing; the main process must exit last (lameduck/cluster's primary waits for every worker)",
+    ])
   })
 })
 

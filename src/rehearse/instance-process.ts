@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from './clock.ts'
 
@@ -20,6 +21,11 @@ export interface InstanceProcess {
   exit(): InstanceExit | undefined
   /** The last lines the command wrote (stdout and stderr), for error messages; after an exit, once its pipes are drained (200 ms at most). */
   outputTail(): Promise<string>
+  /**
+   * The processes of the command's process group still running (not zombies): after the command's own exit,
+   * what it started and left behind, such as cluster workers outliving their primary. Empty before the spawn.
+   */
+  survivors(): number[]
   /** SIGTERM to the command's own process, as a platform signals a container's main process. */
   terminate(): void
   /** SIGKILL to the command's whole process group, as a platform kills a container. */
@@ -83,6 +89,7 @@ export function startInstance(name: string, command: readonly string[], port: nu
       if (exit) await Promise.race([drained, sleep(drainMs)])
       return lines.join('\n')
     },
+    survivors: () => (child.pid === undefined ? [] : groupMembers(child.pid)),
     terminate: () => {
       if (running()) child.kill('SIGTERM')
     },
@@ -95,4 +102,35 @@ export function startInstance(name: string, command: readonly string[], port: nu
       }
     },
   }
+}
+
+/**
+ * The live processes whose process group is `group`: /proc where there is one (Linux: each process's pgrp and
+ * state), else whether signal 0 reaches the group at all (`[-group]` standing for "some").
+ */
+export function groupMembers(group: number): number[] {
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    try {
+      process.kill(-group, 0)
+      return [-group]
+    } catch {
+      return []
+    }
+  }
+  const members: number[] = []
+  for (const entry of entries) {
+    if (!/^[0-9]+$/.test(entry)) continue
+    try {
+      // After the command name (which may hold spaces and parentheses): state, ppid, pgrp.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(pgrp) === group && state !== 'Z' && state !== 'X') members.push(Number(entry))
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return members
 }

@@ -4,7 +4,7 @@ import { clientCounts } from './load-driver.ts'
 import type { LoadTally, LoadTotals, SessionTotals, StreamTotals, Totals } from './load-tally.ts'
 import type { ProbeChange } from './probe-poller.ts'
 import type { LoadKind, RehearseOptions } from './rehearse-options.ts'
-import type { Termination } from './termination-order.ts'
+import { survivorGraceMs, type Termination } from './termination-order.ts'
 
 export interface FailureLine {
   readonly kind: FailureKind
@@ -113,6 +113,12 @@ export function buildReport({ options, tally, instances, termination, timeline, 
   }
   if (killedBySigkill) {
     reasons.push(`${stopped} outlived the ${seconds(termination.gracePeriodMs)} grace period and was killed by SIGKILL${killHint(termination)}`)
+  }
+  if (termination.survivors.length > 0) {
+    const n = termination.survivors.length
+    reasons.push(
+      `${stopped} exited, but ${n} ${n === 1 ? 'process' : 'processes'} it started ${n === 1 ? 'was' : 'were'} still running ${seconds(survivorGraceMs)} later (pid ${termination.survivors.filter((p) => p > 0).join(', ') || 'unknown'}): on a platform the container's end kills ${n === 1 ? 'it' : 'them'} with whatever ${n === 1 ? 'it was' : 'they were'} doing; the main process must exit last (lameduck/cluster's primary waits for every worker)`,
+    )
   }
   const replacement = instances.find((i) => i.role === 'replacement')
   if (replacement?.exit && replacement.exit.at < elapsedMs - 1) {

@@ -16,8 +16,17 @@ export interface Termination {
   /** Requests and streams still in flight on the instance at SIGKILL. */
   readonly inFlightAtSigkill: number | null
   readonly exit: InstanceExit
+  /**
+   * Processes of the instance's process group still running `survivorGraceMs` after it exited: what it
+   * started and left behind (cluster workers outliving their primary). The platform would kill them with
+   * the container, whatever they were doing.
+   */
+  readonly survivors: readonly number[]
   readonly gracePeriodMs: number
 }
+
+/** How long what an instance started may take to follow it out (a worker whose primary exited ends at once). */
+export const survivorGraceMs = 1000
 
 export interface TerminationTimings {
   readonly gracePeriodMs: number
@@ -68,7 +77,11 @@ export async function terminate(
   }
   cancel.abort()
   const exit = await instance.exited
+  // The command's exit is the stop's end only if nothing it started is left: a primary that exits before its
+  // workers have finished their drains leaves them to the container's kill.
+  let survivors = instance.survivors()
+  for (const until = clock() + survivorGraceMs; survivors.length > 0 && clock() < until; survivors = instance.survivors()) await sleep(50)
   // The platform's removal happens whether or not the process is still there.
   await removal
-  return { platform, instance: instance.name, removedAt, sigtermAt, inFlightAtSigterm, sigkillAt, inFlightAtSigkill, exit, gracePeriodMs: timings.gracePeriodMs }
+  return { platform, instance: instance.name, removedAt, sigtermAt, inFlightAtSigterm, sigkillAt, inFlightAtSigkill, exit, survivors, gracePeriodMs: timings.gracePeriodMs }
 }
