@@ -5,7 +5,8 @@ import { join, relative, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkDeploy } from '../src/deploy-check/check-deploy.ts'
 import { envProblems } from '../src/deploy-check/service-facts.ts'
-import { formatProblem } from '../src/deploy-check/deploy-problem.ts'
+import { formatNote, formatProblem } from '../src/deploy-check/deploy-problem.ts'
+import { cpuQuantity } from '../src/deploy-check/worker-rules.ts'
 import { type DeployFile, deployCopy, type Edit } from './support/deploy-copy.ts'
 import { repoRoot } from './support/service-process.ts'
 
@@ -281,6 +282,80 @@ describe('check:deploy on broken copies: one precise line per problem', () => {
     const run = runCli(['--cerebrum', 'x.toml'])
     expect(run.status).toBe(2)
     expect(run.stderr).toMatch(/^check-deploy: Unknown option '--cerebrum'/)
+  })
+})
+
+describe('check:deploy on a clustered service (WORKERS, docs/cluster.md)', () => {
+  const workers = (value: string): Edit => ['LISTENER_AT_DRAIN=keep', `LISTENER_AT_DRAIN=keep \\\n    WORKERS=${value}`]
+  const crowded = "workers beyond the replica's CPUs only take turns on them: each request waits longer and the replica serves no more"
+  const limitCpu = (cpu: string): Edit => ['            limits:\n              memory: 256Mi', `            limits:\n              cpu: ${cpu}\n              memory: 256Mi`]
+  const envWorkers = (value: string): Edit => ['            - name: MAX_CONCURRENCY', `            - name: WORKERS\n              value: "${value}"\n            - name: MAX_CONCURRENCY`]
+  async function findingsWith(edits: Partial<Record<DeployFile, readonly Edit[]>>): Promise<{ problems: string[]; notes: string[] }> {
+    const copy = deployCopy(edits)
+    copies.push(copy)
+    const result = await checkDeploy({ dir: copy.dir, cerebrium: 'cerebrium.toml', kubernetes: k8s })
+    return { problems: result.problems.map(formatProblem), notes: result.notes.map(formatNote) }
+  }
+
+  it('more workers in the image than cerebrium.toml gives the replica CPUs', async () => {
+    expect(await findingsWith({ Dockerfile: [workers('2')] })).toEqual({
+      problems: [`Dockerfile: ENV WORKERS = "2": expected at most 1, cerebrium.toml's cerebrium.hardware.cpu (1): ${crowded}`],
+      notes: [],
+    })
+  })
+
+  it('as many workers as CPUs is fine; a fractional cpu counts whole CPUs, as WORKERS=auto does', async () => {
+    expect(await findingsWith({ Dockerfile: [workers('2')], 'cerebrium.toml': [['cpu = 1', 'cpu = 2']] })).toEqual({ problems: [], notes: [] })
+    expect((await findingsWith({ Dockerfile: [workers('2')], 'cerebrium.toml': [['cpu = 1', 'cpu = 1.5']] })).problems).toEqual([
+      `Dockerfile: ENV WORKERS = "2": expected at most 1, cerebrium.toml's cerebrium.hardware.cpu (1.5): ${crowded}`,
+    ])
+  })
+
+  it('replica_concurrency is still MAX_CONCURRENCY, the replica\'s, not multiplied by the workers', async () => {
+    expect(await findingsWith({ Dockerfile: [workers('2')], 'cerebrium.toml': [['cpu = 1', 'cpu = 2'], ['replica_concurrency = 4', 'replica_concurrency = 8']] })).toEqual({
+      problems: ["cerebrium.toml: cerebrium.scaling.replica_concurrency = 8: expected 4, the Dockerfile's MAX_CONCURRENCY"],
+      notes: [],
+    })
+  })
+
+  it('WORKERS=auto is a note, not a problem: what it comes to on Cerebrium, and on Kubernetes without a CPU limit', async () => {
+    expect(await findingsWith({ Dockerfile: [workers('auto')], 'cerebrium.toml': [['cpu = 1', 'cpu = 2']] })).toEqual({
+      problems: [],
+      notes: [
+        "Dockerfile: ENV WORKERS = \"auto\": the workers are counted at start from the container's CPU set and quota (docs/cluster.md); with cerebrium.toml's cerebrium.hardware.cpu = 2 that is 2 if the platform enforces it as a quota: WORKERS=2 says so in the file",
+        `Dockerfile: ENV WORKERS = "auto": ${k8s} sets no ${container}.resources.limits.cpu: as many workers as the node's CPUs in the pod's CPU set, whatever its requests.cpu; set limits.cpu, or WORKERS to a number`,
+      ],
+    })
+  })
+
+  it('Kubernetes: the manifest\'s WORKERS over its CPU limit is a problem on the env; the image\'s, on the limit; auto says what the limit makes of it', async () => {
+    expect((await findingsWith({ [k8s]: [limitCpu('500m'), envWorkers('2')] })).problems).toEqual([
+      `${k8s}: ${container}.env.WORKERS = "2": expected at most 1, the container's resources.limits.cpu ("500m"): ${crowded}`,
+    ])
+    expect((await findingsWith({ Dockerfile: [workers('2')], 'cerebrium.toml': [['cpu = 1', 'cpu = 2']], [k8s]: [limitCpu('"1"')] })).problems).toEqual([
+      `${k8s}: ${container}.resources.limits.cpu = "1": expected at least 2, the image's WORKERS: ${crowded}`,
+    ])
+    expect(await findingsWith({ [k8s]: [limitCpu('2'), envWorkers('auto')] })).toEqual({
+      problems: [],
+      notes: [`${k8s}: ${container}.env.WORKERS = "auto": 2 worker(s) in ${k8s}, from ${container}.resources.limits.cpu = 2 (the container's CPU quota, rounded down)`],
+    })
+  })
+
+  it('reads CPU quantities as Kubernetes writes them', () => {
+    expect([2, '2', '1.5', '500m', '2500m', '0', 'two', undefined, -1].map(cpuQuantity)).toEqual([2, 2, 1.5, 0.5, 2.5, null, null, null, null])
+  })
+
+  it('the command line prints the notes on stdout and still exits 0, naming WORKERS in its summary', () => {
+    const copy = deployCopy({ Dockerfile: [workers('auto')], 'cerebrium.toml': [['cpu = 1', 'cpu = 2']] })
+    copies.push(copy)
+    const run = runCli(['--dir', copy.dir, '--no-kubernetes'])
+    expect(run.stderr).toBe('')
+    expect(run.status).toBe(0)
+    expect(run.stdout.split('\n')).toEqual([
+      expect.stringMatching(/^check-deploy: note: Dockerfile: ENV WORKERS = "auto": the workers are counted at start /),
+      'check-deploy: ok: cerebrium.toml, Dockerfile agree with the service (PORT 8000, MAX_CONCURRENCY 4, SHUTDOWN_DELAY_MS 0, DRAIN_TIMEOUT_MS 30000, WORKERS auto)',
+      '',
+    ])
   })
 })
 

@@ -1,11 +1,12 @@
 import { relative, resolve } from 'node:path'
 import { containerEnv, dig, firstLine, readDeployFile, parseCerebriumToml, parseManifests } from '../config/deploy-documents.ts'
 import { cerebriumRules } from './cerebrium-rules.ts'
-import type { DeployProblem } from './deploy-problem.ts'
+import type { DeployNote, DeployProblem } from './deploy-problem.ts'
 import { type DockerfileFacts, readDockerfile } from './dockerfile-facts.ts'
 import { dockerfileRules } from './dockerfile-rules.ts'
 import { containerPath, kubernetesRules } from './kubernetes-rules.ts'
 import { envProblems, type ServiceFacts, serviceFacts } from './service-facts.ts'
+import { cerebriumWorkerRules, kubernetesWorkerRules, type WorkerFindings } from './worker-rules.ts'
 
 export interface DeployFiles {
   /** Project root; the other paths are relative to it. */
@@ -19,6 +20,8 @@ export interface DeployFiles {
 
 export interface DeployCheck {
   readonly problems: readonly DeployProblem[]
+  /** What the files leave to the platform (WORKERS=auto): said, not a failure. */
+  readonly notes: readonly DeployNote[]
   /** The files read, relative to `dir`, and the service settings they were checked against. */
   readonly checked: readonly string[]
   readonly service: ServiceFacts | undefined
@@ -27,7 +30,12 @@ export interface DeployCheck {
 /** Reads the deployment files with real parsers and checks them against the service and each other. */
 export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
   const problems: DeployProblem[] = []
+  const notes: DeployNote[] = []
   const checked: string[] = []
+  const take = (findings: WorkerFindings) => {
+    problems.push(...findings.problems)
+    notes.push(...findings.notes)
+  }
   const name = (path: string) => relative(files.dir, resolve(files.dir, path)) || path
 
   // cerebrium.toml names the Dockerfile, so it is read first.
@@ -59,7 +67,10 @@ export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
     for (const p of bad) problems.push({ file: dockerfileFile, key: `ENV ${p.variable}`, value: p.value, expected: p.expected })
     if (bad.length === 0) service = await serviceFacts(env)
     problems.push(...dockerfileRules(dockerfileFile, dockerfile, service))
-    if (toml && service) problems.push(...cerebriumRules(tomlFile, toml, service, dockerfileFile))
+    if (toml && service) {
+      problems.push(...cerebriumRules(tomlFile, toml, service, dockerfileFile))
+      take(cerebriumWorkerRules(tomlFile, toml, service, dockerfileFile))
+    }
   }
 
   if (files.kubernetes !== undefined) {
@@ -76,11 +87,15 @@ export async function checkDeploy(files: DeployFiles): Promise<DeployCheck> {
         const env = new Map([...(dockerfile?.final?.env ?? []), ...containerEnv(manifests)])
         const bad = envProblems(env)
         for (const p of bad) problems.push({ file: k8sFile, key: `${containerPath}.env.${p.variable}`, value: p.value, expected: p.expected })
-        if (bad.length === 0) problems.push(...kubernetesRules(k8sFile, manifests, await serviceFacts(env)))
+        if (bad.length === 0) {
+          const facts = await serviceFacts(env)
+          problems.push(...kubernetesRules(k8sFile, manifests, facts))
+          take(kubernetesWorkerRules(k8sFile, manifests, facts, containerPath, dockerfileFile))
+        }
       }
     }
   }
-  return { problems, checked, service }
+  return { problems, notes, checked, service }
 }
 
 function readText(dir: string, file: string, problems: DeployProblem[]): string | undefined {

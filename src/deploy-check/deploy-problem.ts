@@ -8,6 +8,19 @@ export interface DeployProblem {
   readonly expected: string
 }
 
+/** Not wrong, but decided where the file does not show it (`WORKERS=auto`): said, never a failure. */
+export interface DeployNote {
+  readonly file: string
+  readonly key: string
+  readonly value: unknown
+  readonly note: string
+}
+
+/** `file: key = value: note`: the same shape as a problem's line. */
+export function formatNote(note: DeployNote): string {
+  return `${note.file}: ${note.key} = ${showValue(note.value)}: ${note.note}`
+}
+
 /** `file: key = value: expected ...`: one line, greppable, naming everything needed to fix it. */
 export function formatProblem(problem: DeployProblem): string {
   return `${problem.file}: ${problem.key} = ${showValue(problem.value)}: expected ${problem.expected}`
