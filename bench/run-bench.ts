@@ -38,10 +38,10 @@ import { buildDir, pythonVersions, type Variant, variants } from './variants.ts'
  * BENCH_PROMPTNESS_ROUNDS (default BENCH_ROUNDS), BENCH_PROMPTNESS_SOCKETS, BENCH_PROMPTNESS_STREAMS, BENCH_PROMPTNESS_SESSIONS
  * (10000, 2000, 2000).
  * BENCH_CLUSTER=on|off|only (issue 20: a CPU-bound route on one process and on one replica of two workers, alternating
- * rounds of fresh processes, and the readiness probe's latency under that load; `only` runs just that, without wrk,
- * and refreshes its section of docs/benchmarks.md), BENCH_CLUSTER_ROUNDS (default 5), BENCH_CLUSTER_DURATION (s,
- * default 8), BENCH_CLUSTER_CONNECTIONS (default 8), BENCH_CLUSTER_PROBE_MS (default 20), BENCH_CLUSTER_WORK_ROUNDS
- * (hash passes per request, default 300).
+ * windows on fresh processes, and the readiness probe's latency under that load; `only` runs just that, without wrk,
+ * and refreshes its section of docs/benchmarks.md), BENCH_CLUSTER_ROUNDS (default 5), BENCH_CLUSTER_WINDOWS (measured
+ * windows per server and round, default 8), BENCH_CLUSTER_WINDOW_MS (default 1000), BENCH_CLUSTER_CONNECTIONS (default
+ * 8), BENCH_CLUSTER_PROBE_MS (default 20), BENCH_CLUSTER_WORK_ROUNDS (hash passes per request, default 300).
  */
 const env = process.env
 const int = (name: string, fallback: number) => {
@@ -121,7 +121,8 @@ async function runCluster(): Promise<ClusterResults> {
     {
       rounds: int('BENCH_CLUSTER_ROUNDS', 5),
       warmupSeconds,
-      durationSeconds: int('BENCH_CLUSTER_DURATION', 8),
+      windows: int('BENCH_CLUSTER_WINDOWS', 8),
+      windowMs: int('BENCH_CLUSTER_WINDOW_MS', 1000),
       connections: int('BENCH_CLUSTER_CONNECTIONS', 8),
       probeEveryMs: int('BENCH_CLUSTER_PROBE_MS', 20),
       workRounds: int('BENCH_CLUSTER_WORK_ROUNDS', 300),

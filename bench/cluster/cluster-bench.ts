@@ -1,21 +1,23 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { freePort, launch, stop, waitFor200 } from '../server-process.ts'
+import { freePort, launch, type ServerProcess, stop, waitFor200 } from '../server-process.ts'
 import { fixed, median, rotate } from '../stats.ts'
 import type { ClientFigures } from './load-client.ts'
 
 /**
  * Issue 20's throughput figure: one CPU-bound route (bench/cluster/cpu-app.ts, `GET /work`, a fixed hash loop per
  * request) served by one process (`WORKERS=1`, no primary) and by one replica of two workers (`WORKERS=2`, lameduck's
- * primary), on this 2-core machine. Each round starts a fresh server of each kind in turn (the first alternating),
- * loads it with the same light client (bench/cluster/load-client.ts, its own process) and stops it; the ratio is the
- * median of the per-round ratios. Beside the load, `GET /ready` on a fresh connection every `probeEveryMs`, as a
- * platform's readiness check: its latency is the probe's under that load.
+ * primary), on this 2-core machine. Each round starts a fresh server of each kind, and one light client
+ * (bench/cluster/load-client.ts, its own process) loads them in turns of `windowMs`, the other idling meanwhile; the
+ * ratio is the median of the per-round ratios. Beside the load, `GET /ready` on a fresh connection every
+ * `probeEveryMs` to the server being loaded, as a platform's readiness check: its latency is the probe's under load.
  */
 export interface ClusterSettings {
   readonly rounds: number
   readonly warmupSeconds: number
-  readonly durationSeconds: number
+  /** Measured windows per server and round; the two servers take turns, one window each. */
+  readonly windows: number
+  readonly windowMs: number
   /** Keep-alive connections of the load client. */
   readonly connections: number
   readonly probeEveryMs: number
@@ -64,58 +66,64 @@ export async function clusterBench(settings: ClusterSettings, log: (line: string
   const rounds: ClusterRound[] = []
   const problems: string[] = []
   for (let round = 0; round < settings.rounds; round++) {
-    const runs: Partial<Record<1 | 2, ClusterRun>> = {}
-    for (const workers of rotate([1, 2] as const, round)) {
-      try {
-        runs[workers] = await measure(workers, settings)
-        const r = runs[workers]
+    try {
+      const r = await measureRound(settings, round % 2 === 0 ? [1, 2] : [2, 1])
+      rounds.push(r)
+      for (const run of [r.one, r.two]) {
         log(
-          `cluster round ${round + 1}/${settings.rounds} WORKERS=${workers}  ${fixed(r.perSecond, 0).padStart(5)} req/s  ${fixed(r.serverCpuUs, 0)} µs server CPU/req  /ready p50 ${fixed(percentile(r.probeMs, 0.5), 1)} ms p99 ${fixed(percentile(r.probeMs, 0.99), 1)} ms (${r.probeMs.length})  cores: client ${fixed(r.clientCores, 2)} primary ${fixed(r.primaryCores, 2)} workers ${r.workerCores.map((c) => fixed(c, 2)).join('+') || '-'} other ${fixed(r.otherCores, 2)}${r.errors ? `  ERRORS ${r.errors}` : ''}${r.probeNot200.length ? `  probes not 200: ${r.probeNot200.slice(0, 5).join(', ')}` : ''}`,
+          `cluster round ${round + 1}/${settings.rounds} WORKERS=${run.workers}  ${fixed(run.perSecond, 0).padStart(5)} req/s  ${fixed(run.serverCpuUs, 0)} µs server CPU/req  /ready p50 ${fixed(percentile(run.probeMs, 0.5), 1)} ms p99 ${fixed(percentile(run.probeMs, 0.99), 1)} ms (${run.probeMs.length})  cores: client ${fixed(run.clientCores, 2)} primary ${fixed(run.primaryCores, 2)} workers ${run.workerCores.map((c) => fixed(c, 2)).join('+') || '-'} other ${fixed(run.otherCores, 2)}${run.errors ? `  ERRORS ${run.errors}` : ''}${run.probeNot200.length ? `  probes not 200: ${run.probeNot200.slice(0, 5).join(', ')}` : ''}`,
         )
-        if (r.errors) problems.push(`round ${round + 1}, WORKERS=${workers}: ${r.errors} requests not answered 200`)
-        if (r.probeNot200.length) problems.push(`round ${round + 1}, WORKERS=${workers}: ${r.probeNot200.length} probes not answered 200 (${[...new Set(r.probeNot200)].join(', ')})`)
-      } catch (error) {
-        problems.push(`round ${round + 1}, WORKERS=${workers}: ${String(error instanceof Error ? error.message : error).slice(0, 300)}`)
+        if (run.errors) problems.push(`round ${round + 1}, WORKERS=${run.workers}: ${run.errors} requests not answered 200`)
+        if (run.probeNot200.length) problems.push(`round ${round + 1}, WORKERS=${run.workers}: ${run.probeNot200.length} probes not answered 200 (${[...new Set(run.probeNot200)].join(', ')})`)
       }
-    }
-    if (runs[1] && runs[2]) {
-      rounds.push({ one: runs[1], two: runs[2] })
-      log(`cluster round ${round + 1}/${settings.rounds} ratio ${fixed(runs[2].perSecond / runs[1].perSecond, 3)}`)
+      log(`cluster round ${round + 1}/${settings.rounds} ratio ${fixed(r.two.perSecond / r.one.perSecond, 3)}`)
+    } catch (error) {
+      problems.push(`round ${round + 1}: ${String(error instanceof Error ? error.message : error).slice(0, 300)}`)
     }
   }
   return { settings, rounds, problems }
 }
 
-async function measure(workers: 1 | 2, s: ClusterSettings): Promise<ClusterRun> {
-  const port = await freePort()
-  const server = launch({ command: process.execPath, args: [appPath], env: { PORT: String(port), WORKERS: String(workers), WORK_ROUNDS: String(s.workRounds) } }, port)
+/** Both servers fresh, both ready, then the client's alternating windows (`order[0]` loaded first), then SIGTERM to both. */
+async function measureRound(s: ClusterSettings, order: readonly [1 | 2, 1 | 2]): Promise<ClusterRound> {
+  const servers = []
   try {
-    // With two workers the replica is ready once both serve (WORKERS_READY's default, all).
-    await waitFor200(server, `${server.origin}/ready`, 20_000, 20)
-    const f = await runClient(server.origin, server.pid, s)
-    const seconds = f.ms / 1000
-    const workerCpu = f.cpuMs.workers.reduce((a, b) => a + b, 0)
-    const ours = f.cpuMs.primary + workerCpu + f.cpuMs.client
-    return {
-      workers,
-      perSecond: f.requests / seconds,
-      errors: f.errors,
-      serverCpuUs: ((f.cpuMs.primary + workerCpu) * 1000) / Math.max(1, f.requests),
-      clientCores: f.cpuMs.client / f.ms,
-      primaryCores: f.cpuMs.primary / f.ms,
-      workerCores: f.cpuMs.workers.map((w) => w / f.ms),
-      otherCores: Math.max(0, f.machineBusyMs - ours) / f.ms,
-      probeMs: f.probeMs,
-      probeNot200: f.probeNot200,
+    for (const workers of order) {
+      const port = await freePort()
+      const server = launch({ command: process.execPath, args: [appPath], env: { PORT: String(port), WORKERS: String(workers), WORK_ROUNDS: String(s.workRounds) } }, port)
+      servers.push(server)
+      // With two workers the replica is ready once both serve (WORKERS_READY's default, all).
+      await waitFor200(server, `${server.origin}/ready`, 20_000, 20)
     }
+    const [first, second] = servers as [ServerProcess, ServerProcess]
+    const { a, b } = await runClient(s, first, second)
+    const runs = [runOf(order[0], a), runOf(order[1], b)]
+    return { one: runs.find((r) => r.workers === 1)!, two: runs.find((r) => r.workers === 2)! }
   } finally {
-    await stop(server)
+    await Promise.all(servers.map((server) => stop(server)))
   }
 }
 
-function runClient(origin: string, pid: number, s: ClusterSettings): Promise<ClientFigures> {
+function runOf(workers: 1 | 2, f: ClientFigures): ClusterRun {
+  const workerCpu = f.cpuMs.workers.reduce((a, b) => a + b, 0)
+  const ours = f.cpuMs.primary + workerCpu + f.cpuMs.client
+  return {
+    workers,
+    perSecond: (f.requests * 1000) / f.ms,
+    errors: f.errors,
+    serverCpuUs: ((f.cpuMs.primary + workerCpu) * 1000) / Math.max(1, f.requests),
+    clientCores: f.cpuMs.client / f.ms,
+    primaryCores: f.cpuMs.primary / f.ms,
+    workerCores: f.cpuMs.workers.map((w) => w / f.ms),
+    otherCores: Math.max(0, f.machineBusyMs - ours) / f.ms,
+    probeMs: f.probeMs,
+    probeNot200: f.probeNot200,
+  }
+}
+
+function runClient(s: ClusterSettings, a: ServerProcess, b: ServerProcess): Promise<{ a: ClientFigures; b: ClientFigures }> {
   return new Promise((resolve, reject) => {
-    const args = [clientPath, origin, String(pid), String(s.connections), String(s.warmupSeconds * 1000), String(s.durationSeconds * 1000), String(s.probeEveryMs)]
+    const args = [clientPath, String(s.connections), String(s.warmupSeconds * 1000), String(s.windows), String(s.windowMs), String(s.probeEveryMs), a.origin, String(a.pid), b.origin, String(b.pid)]
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
@@ -124,7 +132,7 @@ function runClient(origin: string, pid: number, s: ClusterSettings): Promise<Cli
     child.once('exit', (code) => {
       const line = out.trim().split('\n').at(-1) ?? ''
       if (code !== 0 || !line.startsWith('{')) reject(new Error(`cluster load client exited ${code}: ${err.slice(-300)}`))
-      else resolve(JSON.parse(line) as ClientFigures)
+      else resolve(JSON.parse(line) as { a: ClientFigures; b: ClientFigures })
     })
   })
 }
@@ -159,14 +167,20 @@ export function clusterSection(results: ClusterResults): string[] {
     `${s.workRounds} passes over 4 KiB, about 1.5 ms of one core; integer arithmetic only, nothing allocated) and answers its`,
     'result. `WORKERS=1` is one process with no primary (what the reference service runs by default); `WORKERS=2` is one',
     'replica of two workers under lameduck\'s primary (`startReplica` from lameduck/cluster, round-robin scheduling).',
-    `${s.rounds} rounds; in each, a fresh server of each kind in turn (the first alternating between rounds): ready (both`,
-    `workers serving), ${s.warmupSeconds} s of warm-up, ${s.durationSeconds} s measured, SIGTERM.`,
+    `${s.rounds} rounds; in each, a fresh server of each kind, both started and ready (both workers serving) before the`,
+    `load, then ${s.warmupSeconds} s of warm-up (half each), then ${s.windows} windows of ${s.windowMs} ms per server, the two taking turns (the first`,
+    'alternating between rounds) while the other idles; the first 100 ms of a window, while requests to the other finish,',
+    'are not counted. Taking turns every second rather than measuring one server for seconds and then the other: the',
+    'machine is shared, and a first version that did the latter gave per-round ratios from 0.76 to 2.20 in one run as',
+    'other work came and went (the idle server costs next to nothing: its workers\' reports, once a second).',
     '',
     `Kept fair for the load client, which shares the two cores: one client process (bench/cluster/load-client.ts) with`,
-    `${s.connections} keep-alive connections (undici Pool, no pipelining), each sending its next request when the previous answer`,
-    'is in (a closed loop: the client never works harder than the server lets it), the same for both kinds. Its CPU is',
-    `measured (the "client" column, in cores) as are the server's processes'. The probe: \`GET /ready\` every ${s.probeEveryMs} ms on a fresh`,
-    'connection (as a platform\'s check connects), from the same client; latency from the request to the end of the answer.',
+    `${s.connections} keep-alive connections per server (undici Pool, no pipelining), each sending its next request when the previous`,
+    'answer is in (a closed loop: the client never works harder than the server lets it), the same for both kinds. Its',
+    'CPU is measured (the "client" column, in cores) as are the server\'s processes\' and what the whole machine did',
+    `("other": busy CPU time in /proc/stat less ours). The probe: \`GET /ready\` to the server being loaded every ${s.probeEveryMs} ms`,
+    'on a fresh connection (as a platform\'s check connects), from the same client; latency from the request to the end of',
+    'the answer.',
     '',
     '| Workers | req/s (median) | x one | server µs CPU per request | `/ready` p50 / p99 / max (probes) | client cores | primary cores | worker cores | other work, cores |',
     '|---|---:|---:|---:|---|---:|---:|---:|---:|',
