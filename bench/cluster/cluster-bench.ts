@@ -198,6 +198,8 @@ export function clusterSection(results: ClusterResults): string[] {
     `| the same, over the ${quiet.length} of ${rounds.length} rounds where other work took under ${quietCores} cores (reported, not the goal's figure) | ${fixed(quietRatio, 3)} | - |`,
     `| \`/ready\` p99 under that load, 2 workers (reported, no goal) | ${fixed(percentile(probesTwo, 0.99), 1)} ms (1 worker: ${fixed(percentile(probesOne, 0.99), 1)} ms) | - |`,
     '',
+    `Where the two cores went in the 2-worker windows (medians): workers ${fixed(med((r) => r.two.workerCores.reduce((a, b) => a + b, 0)), 2)}, primary ${fixed(med((r) => r.two.primaryCores), 2)}, load client ${fixed(med((r) => r.two.clientCores), 2)}, other work ${fixed(med((r) => r.two.otherCores), 2)}; docs/cluster.md ("Measured") has the arithmetic of what two workers can reach here.`,
+    '',
     '| Round | 1 worker req/s | 2 workers req/s | ratio | /ready p99, 1 / 2 | other work, cores (1 / 2) |',
     '|---:|---:|---:|---:|---|---|',
     ...rounds.map(
