@@ -16,6 +16,7 @@ import { type LifecycleActor, type LifecycleStreams, lifecycleStreams, whenStopp
 import { otelSdkRegistered } from '../telemetry/otel-global.ts'
 import { warnIfExportMeant } from '../telemetry/sdk-visibility.ts'
 import { ConnectionDrains } from '../transport/connection-drains.ts'
+import { arrivalGraceMs } from '../transport/http1-drain.ts'
 import { lingerMs } from '../transport/lingering-close.ts'
 import { type SessionServer, sayGoodbye } from '../transport/upgraded-sessions.ts'
 import { admissionHook } from './admission-hook.ts'
@@ -79,8 +80,12 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
         // Leaving alone, nothing stops the balancer routing to the replica, and its pooled connections to this
         // worker keep carrying requests: one closed on a timer meets the next (the keep-alive race, every
         // reload). Each is let go after its next answer (`Connection: close`) or when its client closes it,
-        // as Node's keep-alive timeout would have done anyway, within half the drain's deadline.
-        const idleGraceMs = alone ? Math.min(fastify.server.keepAliveTimeout, options.drainTimeoutMs / 2) : undefined
+        // as Node's keep-alive timeout would have done anyway, within the drain's deadline (a second before it).
+        // Balancers close their idle pooled connections well before a server's keep-alive timeout; the longer
+        // this waits, the surer it is that the client, not this worker, closes each one.
+        const idleGraceMs = alone
+          ? Math.max(arrivalGraceMs, Math.min(fastify.server.keepAliveTimeout, options.drainTimeoutMs - 1_000))
+          : undefined
         drains.stopAccepting(context.requests.items(), context.arrivals, keep, idleGraceMs)
         if (options.websocketGoodbye) {
           sayGoodbye(context.sessions, (fastify as WithWebsockets).websocketServer, options.websocketGoodbye)
