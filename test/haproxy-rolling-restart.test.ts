@@ -13,9 +13,11 @@ const rounds = 3
 // Keeps readiness about draining only: capacity-based readiness is tested elsewhere. The drain
 // notice fires half a second into the drain, so streams hand over then rather than 5 s before a 10 s deadline.
 const baseEnv = { MAX_CONCURRENCY: '64', DRAIN_TIMEOUT_MS: '10000', DRAIN_NOTICE_MS: '9500' }
-// Long-lived clients beside the HTTP load: 20 EventSource clients reading 100-token streams 30 ms apart
-// (3 s each, one after another) and 20 WebSocket clients sending every 50 ms.
-const longLivedClients = { streamClients: 20, socketClients: 20, tokens: 100, intervalMs: 30, sendEveryMs: 50 }
+// Long-lived clients beside the HTTP load: 20 EventSource clients reading 200-token streams 30 ms apart
+// (6 s each, one after another) and 20 WebSocket clients sending every 50 ms. Longer than the shutdown delay
+// plus the half second to the notice: every stream a replica holds at SIGTERM is still running at its notice and
+// is handed over (with 3 s streams, order 2 handed over 0 to 8 in nine stops, as the timing fell).
+const longLivedClients = { streamClients: 20, socketClients: 20, tokens: 200, intervalMs: 30, sendEveryMs: 50 }
 // HAProxy notices /ready 503 after fall x inter = 2 x 100 ms plus a check in flight: about 300 ms.
 // 2 s leaves room for a slow, shared CI machine.
 const shutdownDelayMs = 2000
