@@ -11,7 +11,7 @@ import { describeValue } from './describe-value.ts'
 export { describeValue, quotedValueLimit } from './describe-value.ts'
 
 export const errorCodes = {
-  LAMEDUCK_INVALID_OPTION: 'invalid plugin option',
+  LAMEDUCK_INVALID_OPTION: "invalid plugin option, or a route's lameduck setting",
   LAMEDUCK_INVALID_ENV: 'invalid environment variable',
   LAMEDUCK_ALREADY_REGISTERED: 'plugin registered twice on one server',
   LAMEDUCK_DRAINING: 'the abort reason of drainSignal: the drain proper has begun',
