@@ -38,13 +38,12 @@ export interface ViewMessage {
 
 /**
  * Primary to worker: a signal reached the replica `sentAt` (the primary's clock, the same host's). The
- * first starts the drain, a second forces the stop. `retire`: this worker alone leaves (a reload).
+ * first starts the drain, a second forces the stop; `retireSignal` tells this worker alone to leave (a reload).
  */
 export interface SignalMessage {
   readonly lameduck: 'signal'
   readonly signal: string
   readonly sentAt: number
-  readonly retire: boolean
   /** The replica's drain span as a W3C `traceparent`, when the primary traces: each worker's drain is its child. */
   readonly traceparent?: string
 }
