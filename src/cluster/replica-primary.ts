@@ -1,12 +1,13 @@
 import cluster, { type Worker } from 'node:cluster'
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate'
 import type { ReplicaView } from '../machine/lifecycle-machine.ts'
+import { invalidOption } from '../errors.ts'
 import { listenForFaults } from '../process/fault-listeners.ts'
 import { listenForSignals } from '../process/signal-listeners.ts'
 import { replicaTelemetry } from '../telemetry/replica-observer.ts'
 import { type PrimaryLog, jsonLinesLog } from './primary-log.ts'
 import { isLameduckMessage, retireSignal, type WorkerMessage, workerIdEnv } from './replica-messages.ts'
-import { replicaMachine, type ReplicaOutcome, type ReplicaReadyRule } from './replica-machine.ts'
+import { replicaMachine, type ReplicaOutcome, type ReplicaReadyRule, replicaReadyRules } from './replica-machine.ts'
 import { type ReplicaSnapshot, replicaStateOf, replicaViewFor, sameView } from './replica-view.ts'
 
 export interface ReplicaOptions {
@@ -53,6 +54,7 @@ export interface Replica {
  */
 export function startReplica(options: ReplicaOptions): Replica {
   if (!cluster.isPrimary) throw new Error('lameduck: startReplica() runs in the cluster primary only')
+  checkReplicaOptions(options)
   const log = options.log ?? jsonLinesLog()
   const viewMs = options.viewMs ?? 5
   // null between the decision to fork and the fork itself.
@@ -92,7 +94,7 @@ export function startReplica(options: ReplicaOptions): Replica {
             if (worker === null || (signalled.get(id) ?? 0) >= count) continue
             signalled.set(id, count)
             sendView(snapshot, id, worker)
-            send(worker, { lameduck: 'signal', signal: context.signals[count - 1] ?? 'SIGTERM', sentAt: context.signalAt ?? Date.now(), retire: false, ...(traceparent ? { traceparent } : {}) })
+            send(worker, { lameduck: 'signal', signal: context.signals[count - 1] ?? 'SIGTERM', sentAt: context.signalAt ?? Date.now(), ...(traceparent ? { traceparent } : {}) })
           }
         })
       },
@@ -103,7 +105,7 @@ export function startReplica(options: ReplicaOptions): Replica {
             if (!record.retiring || retired.has(record.id) || !worker) continue
             retired.add(record.id)
             log.info({ worker_id: record.id }, 'replica: reload: retiring worker, its replacement is serving')
-            send(worker, { lameduck: 'signal', signal: retireSignal, sentAt: Date.now(), retire: true })
+            send(worker, { lameduck: 'signal', signal: retireSignal, sentAt: Date.now() })
           }
         })
       },
@@ -247,6 +249,28 @@ function withWorkerId(id: string): string {
   const own = `lameduck.worker.id=${id}`
   return existing ? `${existing},${own}` : own
 }
+
+/** A replica that can never be whole (`workers: 0`, NaN) would stay `starting` forever: refuse it, naming the option. */
+function checkReplicaOptions(options: ReplicaOptions): void {
+  const whole = (name: keyof ReplicaOptions, min: number, max: number) => {
+    const value = options[name]
+    if (value === undefined && name !== 'workers') return
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw invalidOption(name, value, `an integer from ${min} to ${max}`)
+    }
+  }
+  whole('workers', 1, 256)
+  whole('maxRestarts', 0, 1_000)
+  whole('restartWindowMs', 1, maxTimerMs)
+  whole('restartBackoffMs', 0, maxTimerMs)
+  whole('viewMs', 1, 60_000)
+  if (options.readyWhen !== undefined && !replicaReadyRules.includes(options.readyWhen)) {
+    throw invalidOption('readyWhen', options.readyWhen, `one of ${replicaReadyRules.join(', ')}`)
+  }
+}
+
+// 2^31 - 1: the longest delay a Node timer honours.
+const maxTimerMs = 2_147_483_647
 
 function exitPrimary(code: number): void {
   // Now: the primary serves nothing and its log lines are written synchronously (a pipe, a file, a TTY).
