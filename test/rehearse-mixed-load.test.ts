@@ -23,14 +23,16 @@ describe.concurrent('lameduck rehearse with a mixed load reports each kind of cl
       [
         'rehearse', '--ready-path', '/ready', '--health-path', '/health', '--probe-interval', '50', '--grace-period', '10', '--duration', '1500', '--stop-after', '500',
         '--concurrency', '3', '--method', 'POST', '--path', '/hello', '--body', '{"work_ms":50}', '--keepalive', '2', '--fresh', '2',
-        '--sse', '/stream?tokens=200&interval_ms=10', '--sse-streams', '1', '--ws', '/ws', '--ws-sessions', '3', '--ws-interval', '20', '--json', '--', ...referenceService,
+        '--sse', '/stream?tokens=200&interval_ms=10', '--sse-streams', '1', '--ws', '/ws', '--ws-sessions', '3', '--ws-interval', '20', '--ws-messages', '1000', '--json', '--', ...referenceService,
       ],
       { MAX_CONCURRENCY: '64', LOG_LEVEL: 'warn', DRAIN_TIMEOUT_MS: '3000', DRAIN_NOTICE_MS: '3000' },
     )
     const report = run.report!
     expect(report.settings.clients).toEqual({ request: 2, keepalive: 2, fresh: 2, sse: 1, ws: 3 })
     for (const kind of ['request', 'keepalive', 'fresh'] as const) expect(report.loads[kind]!.sent, kind).toBeGreaterThan(0)
-    // Three sessions over two instances: at least one was on A at SIGTERM, got 1012 and went on on B.
+    // Three sessions over two instances, each longer than the load (1,000 messages 20 ms apart): the rotation put
+    // two on A, held there at SIGTERM; they got 1012 and went on on B. (With 20-message sessions a new session
+    // could pick B each time, and none was on A at SIGTERM.)
     expect(report.sessions!.reconnects).toBeGreaterThanOrEqual(1)
     expect(report.sessions!.reconnectedOk).toBe(report.sessions!.reconnects)
     expect(report.sessions!.lost).toBe(0)
