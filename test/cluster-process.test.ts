@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Answer, alive, fresh } from './support/cluster-client.ts'
+import { type Answer, alive, fresh, readyAnswer } from './support/cluster-client.ts'
 import { waitUntil } from './support/plugin-harness.ts'
 import { repoRoot, type ServiceProcess, startService } from './support/service-process.ts'
 
@@ -32,7 +32,7 @@ const hold = (s: ServiceProcess, ms: number): Promise<Answer> => fresh(s.port, `
 describe('one replica on two workers: readiness', () => {
   it('answers /ready for the replica on every worker: the counts of both, at_capacity on the total', async () => {
     const s = await startReplica({ MAX_CONCURRENCY: '2' })
-    const first = await fresh(s.port, '/ready')
+    const first = await readyAnswer(s.port)
     expect(first.body).toMatchObject({ status: 'ready', workers: { running: 2, expected: 2 } })
     const held = [hold(s, 2_500), hold(s, 2_500)]
     // Round-robin gives the two held requests to the two workers; each worker's probe must count both.
@@ -178,7 +178,7 @@ describe('one replica on two workers: crashes', () => {
     await s.waitForLog((l) => l.msg === 'replica: lifecycle' && l.replica_state === 'starting' && l.workers_running === 1)
     await waitUntil(() => workerPids().length === 3, 10_000)
     await waitUntil(() => s.logs.filter((l) => l.msg === 'replica: lifecycle' && l.replica_state === 'running').length >= 2, 20_000)
-    const ready = await fresh(s.port, '/ready')
+    const ready = await readyAnswer(s.port)
     expect(ready.body).toMatchObject({ status: 'ready', workers: { running: 2, expected: 2 } })
     s.child.kill('SIGTERM')
     expect((await s.exited).code).toBe(0)

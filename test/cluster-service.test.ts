@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { alive, fresh } from './support/cluster-client.ts'
+import { alive, fresh, readyAnswer } from './support/cluster-client.ts'
 import { waitUntil } from './support/plugin-harness.ts'
 import { type ServiceProcess, startService } from './support/service-process.ts'
 
@@ -16,7 +16,7 @@ describe('the reference service with WORKERS', () => {
     service = await startService({ WORKERS: '2', MAX_CONCURRENCY: '4' })
     const s = service
     await waitUntil(() => s.logs.some((l) => l.msg === 'replica: lifecycle' && l.replica_state === 'running'), 20_000)
-    const ready = await fresh(s.port, '/ready')
+    const ready = await readyAnswer(s.port)
     expect(ready.status).toBe(200)
     expect(ready.body).toMatchObject({ status: 'ready', max_concurrency: 4, workers: { running: 2, expected: 2 } })
     const pids = s.logs.filter((l) => l.msg === 'replica: worker forked').map((l) => Number(l.worker_pid))

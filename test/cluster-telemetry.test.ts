@@ -126,6 +126,47 @@ describe('a replica on two workers, traced', () => {
     expect(workerSpans.filter((s) => s.name === 'POST /hello')).toHaveLength(1)
   })
 
+  it("makes a reload one span in the primary with each retiring worker's drain as its child, apart from the replica's drain", async () => {
+    const collector = await startOtlpReceiver()
+    receivers.push(collector)
+    const cluster = await startCluster({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint })
+    cluster.primary.kill('SIGUSR2')
+    // Both first workers replaced: each retired worker's exit is logged, and the replacements serve.
+    const deadline = Date.now() + 30_000
+    while (cluster.lines.filter((l) => l.msg === 'replica: worker exited').length < 2) {
+      if (Date.now() > deadline) throw new Error('the reload did not replace both workers within 30 s')
+      await sleep(20)
+    }
+    expect((await hello(cluster.origin, { name: 'after' })).statusCode).toBe(200)
+    cluster.primary.kill('SIGTERM')
+    expect(await cluster.exited).toBe(0)
+
+    const reloads = collector.spans.filter((s) => s.name === 'lameduck.replica.reload')
+    expect(reloads).toHaveLength(1)
+    const reload = reloads[0]!
+    expect(reload.parentSpanId).toBe('')
+    expect(reload.attributes).toEqual({
+      'lameduck.replica.reload.workers': 2,
+      'lameduck.replica.reload.replaced': 2,
+      'lameduck.replica.reload.outcome': 'completed',
+    })
+    const drains = collector.spans.filter((s) => s.name === 'lameduck.drain')
+    expect(drains).toHaveLength(4)
+    const worker = (s: (typeof drains)[number]) => s.resource['lameduck.worker.id']
+    // Workers 1 and 2 retired in the reload, 3 and 4 drained at the replica's SIGTERM.
+    const retired = drains.filter((s) => s.parentSpanId === reload.spanId)
+    expect(retired.map(worker).sort()).toEqual(['1', '2'])
+    for (const drain of retired) {
+      expect(drain.traceId).toBe(reload.traceId)
+      expect(drain.attributes['lameduck.drain.signal']).toBe('retire')
+      expect(drain.startMs).toBeGreaterThanOrEqual(reload.startMs - 1)
+      expect(drain.endMs).toBeLessThanOrEqual(reload.endMs + 1)
+    }
+    const [replica] = collector.spans.filter((s) => s.name === 'lameduck.replica.drain')
+    expect(replica!.traceId).not.toBe(reload.traceId)
+    expect(drains.filter((s) => s.parentSpanId === replica!.spanId).map(worker).sort()).toEqual(['3', '4'])
+  })
+
   it('still stops within moments of a second signal: the forced replica does not wait for a collector that is slow to answer', async () => {
     // Answers each export only after 5 s: a flush waited for would hold the exit for its whole 1 s bound.
     const collector = await startOtlpReceiver({ delayMs: 5_000 })

@@ -44,7 +44,10 @@ export interface SignalMessage {
   readonly lameduck: 'signal'
   readonly signal: string
   readonly sentAt: number
-  /** The replica's drain span as a W3C `traceparent`, when the primary traces: each worker's drain is its child. */
+  /**
+   * The replica's drain span (or, for `retireSignal`, the reload's) as a W3C `traceparent`, when the primary
+   * traces: the worker's drain is its child.
+   */
   readonly traceparent?: string
 }
 

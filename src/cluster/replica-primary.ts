@@ -100,12 +100,14 @@ export function startReplica(options: ReplicaOptions): Replica {
       },
       retireWorkers: ({ context }) => {
         queueMicrotask(() => {
+          // With tracing on, a retiring worker's drain span is a child of the reload's.
+          const traceparent = telemetry.reloadTraceparent()
           for (const record of Object.values(context.workers)) {
             const worker = processes.get(record.id)
             if (!record.retiring || retired.has(record.id) || !worker) continue
             retired.add(record.id)
             log.info({ worker_id: record.id }, 'replica: reload: retiring worker, its replacement is serving')
-            send(worker, { lameduck: 'signal', signal: retireSignal, sentAt: Date.now() })
+            send(worker, { lameduck: 'signal', signal: retireSignal, sentAt: Date.now(), ...(traceparent ? { traceparent } : {}) })
           }
         })
       },

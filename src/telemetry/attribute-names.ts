@@ -34,6 +34,10 @@ export const lameduckAttributes = {
   replicaDrainRequestsLost: 'lameduck.replica.drain.requests_lost',
   replicaDrainSignals: 'lameduck.replica.drain.signals',
   replicaWorkersExpected: 'lameduck.replica.workers.expected',
+  /** A cluster's `lameduck.replica.reload` span: the workers it set out to replace, those replaced, and how it ended. */
+  replicaReloadWorkers: 'lameduck.replica.reload.workers',
+  replicaReloadReplaced: 'lameduck.replica.reload.replaced',
+  replicaReloadOutcome: 'lameduck.replica.reload.outcome',
   /** The replica machine's state, on `lameduck.replica.state`: `starting`, `running`, `restarting`, `draining`, `stopped`. */
   replicaState: 'lameduck.replica.state',
   /** A WebSocket session's span: the close code (1006 when the connection ended without a close frame). */

@@ -6,7 +6,7 @@ import type { ReplicaTelemetry } from './replica-telemetry.ts'
 
 export type { ReplicaTelemetry }
 
-const none: ReplicaTelemetry = { drainTraceparent: () => undefined, close: async () => {} }
+const none: ReplicaTelemetry = { drainTraceparent: () => undefined, reloadTraceparent: () => undefined, close: async () => {} }
 
 /**
  * The primary's telemetry (src/telemetry/replica-telemetry.ts), loaded only when an SDK is registered
@@ -25,6 +25,7 @@ export function replicaTelemetry(actor: Actor<ReplicaMachine>, log: PrimaryLog):
   )
   return {
     drainTraceparent: () => loaded?.drainTraceparent(),
+    reloadTraceparent: () => loaded?.reloadTraceparent(),
     async close() {
       await loading
       await loaded?.close()

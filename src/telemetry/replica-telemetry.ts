@@ -10,6 +10,8 @@ import { formatTraceparent } from './traceparent.ts'
 export interface ReplicaTelemetry {
   /** The replica's drain span as a W3C `traceparent` for the workers' signal; undefined without tracing. */
   drainTraceparent(): string | undefined
+  /** The reload in progress as a W3C `traceparent` for a retiring worker's signal; undefined without one or without tracing. */
+  reloadTraceparent(): string | undefined
   /** Ends the drain span and exports it with a last collection of the replica's metrics, within 1 s (not waited for after a second signal). */
   close(): Promise<void>
 }
@@ -75,9 +77,16 @@ export function observeReplica(actor: Actor<ReplicaMachine>, { tracer, meter }: 
     drain.end()
   }
 
+  const reload = traceReloads(tracer)
   const subscription = actor.subscribe({
-    next: startDrain,
-    complete: () => endDrain(actor.getSnapshot()),
+    next: (snapshot) => {
+      reload.follow(snapshot)
+      startDrain(snapshot)
+    },
+    complete: () => {
+      reload.follow(actor.getSnapshot())
+      endDrain(actor.getSnapshot())
+    },
   })
   startDrain(actor.getSnapshot())
 
@@ -89,8 +98,10 @@ export function observeReplica(actor: Actor<ReplicaMachine>, { tracer, meter }: 
       const context = drain?.spanContext()
       return context && isSpanContextValid(context) ? formatTraceparent(context) : undefined
     },
+    reloadTraceparent: () => reload.traceparent(),
     async close() {
       const snapshot = actor.getSnapshot()
+      reload.follow(snapshot)
       endDrain(snapshot)
       subscription.unsubscribe()
       // One last collection: the replica's final counts reach the backend, as a worker's do at its close.
@@ -98,6 +109,43 @@ export function observeReplica(actor: Actor<ReplicaMachine>, { tracer, meter }: 
       // the export is started, not waited for, as a forced worker does not wait for its own.
       const flushed = flushTelemetry(flushTimeoutMs).finally(stopMetrics)
       if (snapshot.context.outcome !== 'forced') await flushed
+    },
+  }
+}
+
+/**
+ * `lameduck.replica.reload`: a root span from the reload's start (its queue set) until its last retiring worker
+ * has exited (the queue cleared), or until the replica drains or stops in the middle of it. Each retiring
+ * worker's `lameduck.drain` is its child (its context goes with the retire signal). A reload cut short by a
+ * signal is no error: its outcome says `interrupted`, and the drain's span tells the rest.
+ */
+function traceReloads(tracer: ActiveProviders['tracer']) {
+  let current: { span: Span; replacing: readonly string[] } | null = null
+  return {
+    follow(snapshot: ReplicaSnapshot): void {
+      if (tracer === null) return
+      const { reloadQueue, workers } = snapshot.context
+      const inReload = reloadQueue !== null && snapshot.matches('running')
+      if (current === null && inReload) {
+        // The first step is taken with the request: its worker is out of the queue, being replaced.
+        const stepping = Object.values(workers).flatMap((w) => (w.replaces !== null && workers[w.replaces]?.state !== 'exited' ? [w.replaces] : []))
+        const replacing = [...stepping, ...reloadQueue]
+        current = {
+          span: tracer.startSpan('lameduck.replica.reload', { root: true, attributes: { [attr.replicaReloadWorkers]: replacing.length } }, ROOT_CONTEXT),
+          replacing,
+        }
+      } else if (current !== null && !inReload && !snapshot.matches('restarting') && !snapshot.matches('starting')) {
+        // A crash in the middle of a reload passes through `restarting` and `starting` back to it: the reload goes on.
+        const completed = reloadQueue === null && snapshot.matches('running')
+        const replaced = current.replacing.filter((id) => workers[id]?.state === 'exited').length
+        current.span.setAttributes({ [attr.replicaReloadReplaced]: replaced, [attr.replicaReloadOutcome]: completed ? 'completed' : 'interrupted' })
+        current.span.end()
+        current = null
+      }
+    },
+    traceparent(): string | undefined {
+      const context = current?.span.spanContext()
+      return context && isSpanContextValid(context) ? formatTraceparent(context) : undefined
     },
   }
 }

@@ -35,6 +35,20 @@ export function fresh(port: number, path: string, timeoutMs = 10_000): Promise<A
 }
 
 /** Whether the process `pid` still runs: a zombie (dead, not yet reaped by whoever inherited it) does not. */
+/**
+ * `/ready` once it says `ready`. The primary logs its state change and then sends each worker its view: a
+ * probe opened as the log line is read can reach a worker a few milliseconds before the view does (the
+ * staleness bound, docs/cluster.md). It gets `bound` ms to catch up, far beyond that bound.
+ */
+export async function readyAnswer(port: number, bound = 1_000): Promise<Answer> {
+  const deadline = performance.now() + bound
+  for (;;) {
+    const answer = await fresh(port, '/ready')
+    if (answer.body.status === 'ready' || performance.now() > deadline) return answer
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 export function alive(pid: number): boolean {
   try {
     return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
