@@ -79,6 +79,34 @@ describe('reload: every worker replaced under load', () => {
     expect((await s.exited).code).toBe(0)
   })
 
+  it('a replacement killed before it serves: the reload takes its step again, WORKERS stays 2, and the next reload is accepted', async () => {
+    service = await startService({}, clusterApp)
+    const s = service
+    await waitUntil(() => s.logs.some((l) => l.msg === 'replica: lifecycle' && l.replica_state === 'running'), 20_000)
+    const replacements = () => s.logs.filter((l) => l.msg === 'replica: worker forked' && l.replaces)
+    s.child.kill('SIGUSR2')
+    await waitUntil(() => replacements().length === 1, 10_000)
+    process.kill(Number(replacements()[0]!.worker_pid), 'SIGKILL')
+    // After the restart backoff a new replacement for the same worker, then one for the other.
+    await waitUntil(() => s.logs.filter((l) => l.msg === 'replica: worker exited' && l.outcome === 'drained').length === 2, 30_000)
+    const steps = replacements().map((l) => l.replaces)
+    expect(steps).toEqual([steps[0], steps[0], steps[2]])
+    expect(steps[2]).not.toBe(steps[0])
+    // No worker was added for the crash: the replaced worker still served when it happened.
+    const live = () => forked(s).filter(alive)
+    await waitUntil(() => live().length === 2, 5_000)
+    expect(s.logs.filter((l) => l.msg === 'replica: worker forked')).toHaveLength(5)
+    expect(s.logs.some((l) => l.msg === 'replica: reload ignored: the replica is not running steadily')).toBe(false)
+
+    // The reload is over: a second one is accepted and replaces both again.
+    s.child.kill('SIGUSR2')
+    await waitUntil(() => s.logs.filter((l) => l.msg === 'replica: worker exited' && l.outcome === 'drained').length === 4, 30_000)
+    expect(s.logs.some((l) => l.msg === 'replica: reload ignored: the replica is not running steadily')).toBe(false)
+    expect(replacements()).toHaveLength(5)
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
+  }, 90_000)
+
   it('keeps a retiring worker idle keep-alive connection for its next request: served with Connection: close, not cut', async () => {
     service = await startService({}, clusterApp)
     const s = service

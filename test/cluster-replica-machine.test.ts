@@ -15,9 +15,15 @@ function report(state: WorkerReport['state'], inFlight = 0, outcome: WorkerRepor
 function replica(overrides: Partial<ReplicaSettings> = {}) {
   const clock = new SimulatedClock()
   const effects: string[] = []
+  const spawned = new Set<string>()
   const machine = replicaMachine.provide({
     actions: {
-      spawnNew: ({ context }) => effects.push(`spawn ${Object.values(context.workers).filter((w) => w.state === 'forked').map((w) => w.id).join(',')}`),
+      // As the primary does: only records not yet forked (a record stays `forked` until its first report).
+      spawnNew: ({ context }) => {
+        const ids = Object.values(context.workers).filter((w) => w.state === 'forked' && !spawned.has(w.id)).map((w) => w.id)
+        for (const id of ids) spawned.add(id)
+        if (ids.length > 0) effects.push(`spawn ${ids.join(',')}`)
+      },
       signalWorkers: ({ context }) => effects.push(`signal ${context.signals.length}`),
       retireWorkers: ({ context }) => effects.push(`retire ${Object.values(context.workers).filter((w) => w.retiring && w.state !== 'exited').map((w) => w.id).join(',')}`),
       killWorkers: () => effects.push('kill'),
@@ -189,5 +195,54 @@ describe('the replica machine (the primary)', () => {
     expect(r.context().reloadQueue).toBeNull()
     expect(r.context().lost).toBe(0)
     expect(r.value()).toBe('running')
+  })
+
+  it('finishes a reload that a crash interrupted, so the next reload is not refused as one still running', () => {
+    const r = replica()
+    r.send('1', report('running'))
+    r.send('2', report('running'))
+    r.actor.send({ type: 'reload.requested' })
+    expect(r.effects.at(-1)).toBe('spawn 3')
+    // Worker 2, next in line, crashes: the replica restarts a worker while the reload's first step goes on.
+    r.exit('2', 1)
+    expect(r.value()).toBe('restarting')
+    r.clock.increment(100)
+    expect(r.effects.at(-1)).toBe('spawn 4')
+    r.send('3', report('running'))
+    expect(r.effects.at(-1)).toBe('retire 1')
+    // Worker 1 drains in milliseconds, long before a new worker is up: it exits while the replica is starting.
+    r.exit('1', 0)
+    r.send('4', report('running'))
+    expect(r.value()).toBe('running')
+    // Worker 2 is gone, replaced by 4: nothing is left to replace, and the reload is over.
+    expect(r.context().reloadQueue).toBeNull()
+    expect(r.effects.filter((e) => e.startsWith('spawn'))).toEqual(['spawn 1,2', 'spawn 3', 'spawn 4'])
+  })
+
+  it('puts a worker back in the reload when its replacement crashes before taking over', () => {
+    const r = replica()
+    r.send('1', report('running'))
+    r.send('2', report('running'))
+    r.actor.send({ type: 'reload.requested' })
+    expect(r.effects.at(-1)).toBe('spawn 3')
+    r.exit('3', 1)
+    // A crash like any other (backoff, counted toward WORKER_MAX_RESTARTS), but it left no gap to fill:
+    // workers 1 and 2 still serve. After the backoff the reload takes its step again: a new replacement for 1.
+    expect(r.value()).toBe('restarting')
+    expect(r.context().crashes).toHaveLength(1)
+    r.clock.increment(100)
+    expect(r.value()).toBe('running')
+    expect(r.effects.at(-1)).toBe('spawn 4')
+    expect(r.context().workers['4']!.replaces).toBe('1')
+    r.send('4', report('running'))
+    expect(r.effects.at(-1)).toBe('retire 1')
+    r.exit('1', 0)
+    expect(r.effects.at(-1)).toBe('spawn 5')
+    r.send('5', report('running'))
+    expect(r.effects.at(-1)).toBe('retire 2')
+    r.exit('2', 0)
+    expect(r.context().reloadQueue).toBeNull()
+    // Two workers, as WORKERS says: the crashed replacement added none.
+    expect(Object.values(r.context().workers).filter((w) => w.state !== 'exited').map((w) => w.id).sort()).toEqual(['4', '5'])
   })
 })

@@ -77,6 +77,17 @@ const live = (context: ReplicaContext) => Object.values(context.workers).filter(
 export const servingWorkers = (context: ReplicaContext): number =>
   live(context).filter((w) => w.state === 'running' && !w.retiring).length
 
+/**
+ * The places of the replica its live workers fill: a worker on its way out fills none, and a reload's
+ * replacement fills the place of the worker it replaces until that one is retired.
+ */
+const filledPlaces = (context: ReplicaContext): number =>
+  live(context).filter((w) => {
+    if (w.retiring) return false
+    const replaced = w.replaces === null ? undefined : context.workers[w.replaces]
+    return replaced === undefined || replaced.state === 'exited' || replaced.retiring
+  }).length
+
 /** Whether the readiness rule holds: the replica can serve. */
 export const replicaCanServe = (context: ReplicaContext): boolean =>
   context.settings.readyWhen === 'first' ? servingWorkers(context) >= 1 : servingWorkers(context) >= context.settings.workers
@@ -190,9 +201,13 @@ export const replicaMachine = setup({
       if (worker === undefined) return {}
       // Died without finishing its lifecycle: what it had in flight is lost.
       const lost = worker.outcome === null ? worker.inFlight : 0
+      // A reload's replacement that left before it took over: the worker it was to replace goes back first in line.
+      const replaced = worker.replaces === null ? undefined : context.workers[worker.replaces]
+      const requeue = context.reloadQueue !== null && replaced !== undefined && replaced.state !== 'exited' && !replaced.retiring
       return {
         workers: { ...context.workers, [event.id]: { ...worker, state: 'exited' as const } },
         lost: context.lost + lost,
+        ...(requeue ? { reloadQueue: [replaced.id, ...context.reloadQueue!.filter((id) => id !== replaced.id)] } : {}),
       }
     }),
     /** In the replica's drain, every worker's exit counts: the primary exits with the worst. */
@@ -241,6 +256,8 @@ export const replicaMachine = setup({
       outcome: ({ context }) => context.outcome ?? (context.exitCode === 0 ? ('drained' as const) : ('failed' as const)),
     }),
     addWorker: assign(({ context }) => {
+      // A reload's replacement that crashed left no gap: the worker it was to replace still serves.
+      if (filledPlaces(context) >= context.settings.workers) return {}
       const id = String(context.nextId)
       return { nextId: context.nextId + 1, workers: { ...context.workers, [id]: newRecord(id, null, context.now()) } }
     }),
@@ -324,6 +341,8 @@ export const replicaMachine = setup({
       },
     },
     running: {
+      // A reload that a crash interrupted goes on once the replica serves again.
+      entry: ['reloadNext', 'spawnNew'],
       on: {
         'signal.received': { target: 'draining', actions: 'recordSignal' },
         'fault.raised': { target: 'draining', actions: 'recordFault' },
