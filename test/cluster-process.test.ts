@@ -201,6 +201,20 @@ describe('one replica on two workers: crashes', () => {
     expect((await s.exited).code).toBe(0)
   })
 
+  it("SIGTERM to the replica while a faulted worker drains alone: its requests are finished, not cut as by a second signal", async () => {
+    const s = await startReplica({ DRAIN_TIMEOUT_MS: '8000' })
+    const held = [hold(s, 3_000), hold(s, 3_000)].map((p) => p.catch((error: Error) => error))
+    await sleep(200)
+    const faulty = Number((await fresh(s.port, '/fault')).body.pid)
+    await s.waitForLog((l) => l.pid === faulty && l.lifecycle === 'draining.drain', 10_000)
+    s.child.kill('SIGTERM')
+    for (const answer of await Promise.all(held)) expect(answer).toMatchObject({ status: 200 })
+    await s.waitForLog((l) => l.pid === faulty && l.msg === 'lifecycle: the replica is stopping; this worker is draining already and goes on')
+    // The fault's own exit code (1) is the worst: the replica exits 1, having lost nothing.
+    expect((await s.exited).code).toBe(1)
+    expect(s.logs.find((l) => l.msg === 'replica: stopped')).toMatchObject({ requests_lost: 0 })
+  })
+
   it('stops the replica with exit 1 and a clear error when workers keep crashing', async () => {
     const s = await startReplica({ WORKER_MAX_RESTARTS: '0' })
     process.kill(workerPids()[0]!, 'SIGKILL')

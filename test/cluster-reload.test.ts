@@ -107,6 +107,29 @@ describe('reload: every worker replaced under load', () => {
     expect((await s.exited).code).toBe(0)
   }, 90_000)
 
+  it("SIGTERM to the replica while a retiring worker still finishes its requests: no second signal for it, every request answered, exit 0", async () => {
+    service = await startService({}, clusterApp)
+    const s = service
+    await waitUntil(() => s.logs.some((l) => l.msg === 'replica: lifecycle' && l.replica_state === 'running'), 20_000)
+    const first = Number(s.logs.find((l) => l.msg === 'replica: worker forked' && l.worker_id === '1')!.worker_pid)
+    // Held requests on fresh connections: the round-robin gives worker 1 its share.
+    const held = Array.from({ length: 4 }, () => fresh(s.port, '/work?ms=8000', 30_000).catch((error: Error) => error))
+    const deadline = Date.now() + 5_000
+    for (;;) {
+      const own = await fresh(s.port, '/own')
+      if (own.body.pid === first && Number(own.body.own) >= 1) break
+      if (Date.now() > deadline) throw new Error('worker 1 got none of the held requests')
+    }
+    // The reload retires worker 1 first (oldest first); the replica's SIGTERM comes while it drains.
+    s.child.kill('SIGUSR2')
+    await s.waitForLog((l) => l.msg === 'replica: reload: retiring worker, its replacement is serving' && l.worker_id === '1', 30_000)
+    s.child.kill('SIGTERM')
+    for (const answer of await Promise.all(held)) expect(answer).toMatchObject({ status: 200 })
+    expect((await s.exited).code).toBe(0)
+    expect(s.logs.find((l) => l.pid === first && l.msg === 'lifecycle: the replica is stopping; this worker is draining already and goes on')).toBeDefined()
+    expect(s.logs.find((l) => l.msg === 'replica: stopped')).toMatchObject({ outcome: 'drained', exit_code: 0, requests_lost: 0 })
+  }, 90_000)
+
   it('keeps a retiring worker idle keep-alive connection for its next request: served with Connection: close, not cut', async () => {
     service = await startService({}, clusterApp)
     const s = service

@@ -45,6 +45,11 @@ export interface SignalMessage {
   readonly signal: string
   readonly sentAt: number
   /**
+   * Which of the replica's signals this is (1: the drain, 2 or more: "now"); absent for `retireSignal`. A
+   * worker already draining on its own (retired, faulted) counts the replica's first as no second signal.
+   */
+  readonly n?: number
+  /**
    * The replica's drain span (or, for `retireSignal`, the reload's) as a W3C `traceparent`, when the primary
    * traces: the worker's drain is its child.
    */

@@ -94,7 +94,7 @@ export function startReplica(options: ReplicaOptions): Replica {
             if (worker === null || (signalled.get(id) ?? 0) >= count) continue
             signalled.set(id, count)
             sendView(snapshot, id, worker)
-            send(worker, { lameduck: 'signal', signal: context.signals[count - 1] ?? 'SIGTERM', sentAt: context.signalAt ?? Date.now(), ...(traceparent ? { traceparent } : {}) })
+            send(worker, { lameduck: 'signal', signal: context.signals[count - 1] ?? 'SIGTERM', sentAt: context.signalAt ?? Date.now(), n: count, ...(traceparent ? { traceparent } : {}) })
           }
         })
       },

@@ -6,8 +6,11 @@ import { isLameduckMessage, type PrimaryMessage, type WorkerReport, workerIdEnv 
 
 export interface WorkerLinkOptions {
   readonly actor: LifecycleActor
-  /** A signal the primary passed on; `lateByMs`: how long ago the replica got it; `traceparent`: the replica's drain span. */
-  readonly onSignal: (signal: string, lateByMs: number, traceparent?: string) => void
+  /**
+   * A signal the primary passed on; `lateByMs`: how long ago the replica got it; `traceparent`: the replica's
+   * drain span; `n`: which of the replica's signals it is (absent for a retirement).
+   */
+  readonly onSignal: (signal: string, lateByMs: number, traceparent?: string, n?: number) => void
   readonly timing: WorkerReport['timing']
   /** Longest a change in this worker's counts waits before the primary hears of it. */
   readonly reportMs: number
@@ -87,7 +90,7 @@ export function joinReplica(id: string, options: WorkerLinkOptions): WorkerLink 
     if (m.lameduck === 'view') {
       if (actor.getSnapshot().status === 'active') actor.send({ type: 'replica.viewed', view: m.view })
     } else if (m.lameduck === 'signal') {
-      options.onSignal(m.signal, Math.max(0, Date.now() - m.sentAt), m.traceparent)
+      options.onSignal(m.signal, Math.max(0, Date.now() - m.sentAt), m.traceparent, m.n)
     } else if (m.lameduck === 'synced') {
       waiting.get(m.n)?.()
       waiting.delete(m.n)

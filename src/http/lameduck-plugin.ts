@@ -185,7 +185,14 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
     link = joinReplica(workerId, {
       actor,
       // A retiring worker skips the shutdown delay: it leaves the round-robin, not the balancer's rotation.
-      onSignal: (signal, lateByMs, traceparent) => {
+      onSignal: (signal, lateByMs, traceparent, n) => {
+        // Already draining on its own (retired by a reload, faulted, its own shutdown()): the replica's
+        // drain asks nothing more of it. Only the replica's second signal means "now" here.
+        const snapshot = actor.getSnapshot()
+        if (snapshot.status === 'active' && snapshot.matches('draining') && (n ?? 0) < 2) {
+          fastify.log.info({ signal, replica_signal: n ?? null }, 'lifecycle: the replica is stopping; this worker is draining already and goes on')
+          return
+        }
         // Before the machine hears it: its drain span starts as the machine enters `draining`.
         replicaTraceparent ??= traceparent
         onSignal(signal, signal === retireSignal ? Math.max(lateByMs, options.shutdownDelayMs) : lateByMs)
