@@ -43,7 +43,10 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
 
 describe('the live view in a worker of a cluster', () => {
   it("shows the replica beside the worker's own machine: its state, its workers and their phases, the others' counts", async () => {
-    const service = await startService({ WORKERS: '2', LAMEDUCK_DEBUG: '1', MAX_CONCURRENCY: '4', DRAIN_TIMEOUT_MS: '10000' })
+    // The shutdown delay keeps every worker in `draining.delay` for a second: the primary's list shows this
+    // worker there well within it. Without one, the worker without the request stopped within milliseconds,
+    // before a view listing it as draining reached it (CI saw that once).
+    const service = await startService({ WORKERS: '2', LAMEDUCK_DEBUG: '1', MAX_CONCURRENCY: '4', DRAIN_TIMEOUT_MS: '10000', SHUTDOWN_DELAY_MS: '1000' })
     while ((await request(`${service.origin}/ready`).then((r) => (r.body.dump(), r.statusCode))) !== 200) await sleep(20)
 
     const stream = await subscribe(`${service.origin}/debug/lifecycle/events`)
