@@ -203,8 +203,15 @@ describe('one replica on two workers: crashes', () => {
 
   it("SIGTERM to the replica while a faulted worker drains alone: its requests are finished, not cut as by a second signal", async () => {
     const s = await startReplica({ DRAIN_TIMEOUT_MS: '8000' })
-    const held = [hold(s, 3_000), hold(s, 3_000)].map((p) => p.catch((error: Error) => error))
-    await sleep(200)
+    // Requests held on both workers, whichever gets the fault: one without any would just exit before the SIGTERM.
+    const held = Array.from({ length: 4 }, () => hold(s, 3_000).catch((error: Error) => error))
+    const holding = new Set<number>()
+    const deadline = Date.now() + 5_000
+    while (holding.size < 2) {
+      const own = await fresh(s.port, '/own')
+      if (Number(own.body.own) >= 1) holding.add(Number(own.body.pid))
+      if (Date.now() > deadline) throw new Error(`held requests reached ${holding.size} worker(s) of 2`)
+    }
     const faulty = Number((await fresh(s.port, '/fault')).body.pid)
     await s.waitForLog((l) => l.pid === faulty && l.lifecycle === 'draining.drain', 10_000)
     s.child.kill('SIGTERM')
