@@ -101,4 +101,29 @@ describe('a signal passed on late is counted from the replica signal', () => {
     clock.increment(1)
     expect(drainPhaseOf(actor.getSnapshot())).toBe('drain')
   })
+
+  it("goes on with its own drain when the replica's drain or a retirement reaches it draining; the replica's second signal cuts it", async () => {
+    const { actor, ledger } = await runningWorker({ shutdownDelayMs: 0 })
+    const held = {}
+    ledger.begin(held)
+    actor.send({ type: 'signal.received', signal: 'retire', replicaSignal: 0 })
+    expect(drainPhaseOf(actor.getSnapshot())).toBe('drain')
+    // The replica's first SIGTERM, and a retirement of a worker that drains after a fault: neither is "now".
+    actor.send({ type: 'signal.received', signal: 'SIGTERM', replicaSignal: 1 })
+    actor.send({ type: 'signal.received', signal: 'retire', replicaSignal: 0 })
+    expect(drainPhaseOf(actor.getSnapshot())).toBe('drain')
+    expect(ledger.inFlight).toBe(1)
+    expect(actor.getSnapshot().context.signals).toEqual(['retire', 'SIGTERM', 'retire'])
+    actor.send({ type: 'signal.received', signal: 'SIGTERM', replicaSignal: 2 })
+    expect(stateOf(actor.getSnapshot())).toBe('stopped')
+    expect(actor.getSnapshot().context.outcome).toBe('forced')
+  })
+
+  it("takes a process's own second signal as \"now\", as outside a cluster", async () => {
+    const { actor, ledger } = await runningWorker({ shutdownDelayMs: 0 })
+    ledger.begin({})
+    actor.send({ type: 'signal.received', signal: 'SIGTERM' })
+    actor.send({ type: 'signal.received', signal: 'SIGTERM' })
+    expect(actor.getSnapshot().context.outcome).toBe('forced')
+  })
 })

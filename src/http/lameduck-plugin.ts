@@ -72,6 +72,12 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
   const serverReady = Promise.withResolvers<void>()
   const machine = lifecycleMachine.provide({
     actions: {
+      noteJoinedDrain: ({ event }) => {
+        if (event.type !== 'signal.received') return
+        const fields = { signal: event.signal, replica_signal: event.replicaSignal }
+        if (event.replicaSignal === 0) fastify.log.info(fields, 'lifecycle: retired while draining already; this worker goes on')
+        else fastify.log.info(fields, 'lifecycle: the replica is stopping; this worker is draining already and goes on')
+      },
       stopAccepting: ({ context }) => {
         // A cluster worker draining while its replica is not (a reload's retirement, a fault, its own
         // shutdown()) leaves its primary's round-robin at once: the other workers serve what comes.
@@ -150,8 +156,8 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
     else if (typeof options.exit === 'function') options.exit(code)
   }
 
-  const onSignal = (signal: string, lateByMs = 0) => {
-    if (actor.getSnapshot().status === 'active') actor.send({ type: 'signal.received', signal, lateByMs })
+  const onSignal = (signal: string, lateByMs = 0, replicaSignal?: number) => {
+    if (actor.getSnapshot().status === 'active') actor.send({ type: 'signal.received', signal, lateByMs, ...(replicaSignal === undefined ? {} : { replicaSignal }) })
     else {
       // Stopped already and closing: the outcome and exit code are decided, and closing is
       // bounded by closeTimeoutMs. A late signal must neither change the code nor kill us.
@@ -186,16 +192,10 @@ const lameduckPlugin: FastifyPluginAsync<LameduckOptions> = async (fastify, rawO
       actor,
       // A retiring worker skips the shutdown delay: it leaves the round-robin, not the balancer's rotation.
       onSignal: (signal, lateByMs, traceparent, n) => {
-        // Already draining on its own (retired by a reload, faulted, its own shutdown()): the replica's
-        // drain asks nothing more of it. Only the replica's second signal means "now" here.
-        const snapshot = actor.getSnapshot()
-        if (snapshot.status === 'active' && snapshot.matches('draining') && (n ?? 0) < 2) {
-          fastify.log.info({ signal, replica_signal: n ?? null }, 'lifecycle: the replica is stopping; this worker is draining already and goes on')
-          return
-        }
         // Before the machine hears it: its drain span starts as the machine enters `draining`.
         replicaTraceparent ??= traceparent
-        onSignal(signal, signal === retireSignal ? Math.max(lateByMs, options.shutdownDelayMs) : lateByMs)
+        // The machine decides what the replica's signal means to this worker (`joinsOwnDrain`): a retirement is 0.
+        onSignal(signal, signal === retireSignal ? Math.max(lateByMs, options.shutdownDelayMs) : lateByMs, n ?? 0)
       },
       timing: { shutdownDelayMs: options.shutdownDelayMs, drainTimeoutMs: options.drainTimeoutMs, closeTimeoutMs: options.closeTimeoutMs },
       reportMs: replicaReportMs,

@@ -75,8 +75,13 @@ export interface LifecycleContext {
 }
 
 export type LifecycleEvent =
-  /** `lateByMs`: how long ago the signal reached the replica (a cluster worker's primary); default 0. */
-  | { type: 'signal.received'; signal: string; lateByMs?: number }
+  /**
+   * `lateByMs`: how long ago the signal reached the replica (a cluster worker's primary); default 0.
+   * `replicaSignal`, in a cluster worker: which of the replica's signals it is (0: this worker retires alone,
+   * 1: the replica drains, 2 or more: "now"). A worker already draining on its own takes a 0 or a 1 as no
+   * second signal.
+   */
+  | { type: 'signal.received'; signal: string; lateByMs?: number; replicaSignal?: number }
   /** The cluster primary's latest view of the rest of the replica. */
   | { type: 'replica.viewed'; view: ReplicaView }
   | { type: 'requests.idle' }
@@ -124,6 +129,8 @@ export const lifecycleMachine = setup({
     isIdle: ({ context }) =>
       context.requests.inFlight === 0 && context.sessions.inFlight === 0 && context.arrivals.inFlight === 0,
     hasNoShutdownDelay: ({ context }) => context.settings.shutdownDelayMs - context.signalLateByMs <= 0,
+    /** The replica's drain (or a retirement) reaching a worker that drains already: it asks nothing more. */
+    joinsOwnDrain: ({ event }) => event.type === 'signal.received' && event.replicaSignal !== undefined && event.replicaSignal < 2,
   },
   delays: {
     // Counted from the replica's signal: a worker that heard it late (its primary's message waited behind a
@@ -186,6 +193,9 @@ export const lifecycleMachine = setup({
       context.arrivals.abandon()
       return { outcome: 'timed_out' as const }
     }),
+    recordJoinedSignal: assign({
+      signals: ({ context, event }) => (event.type === 'signal.received' ? [...context.signals, event.signal] : context.signals),
+    }),
     abandonOnSecondSignal: assign(({ context, event }) => {
       context.requests.abandon()
       context.sessions.abandon()
@@ -200,6 +210,8 @@ export const lifecycleMachine = setup({
     }),
     // Effects the HTTP layer provides (machine.provide); the pure machine only names the moment.
     stopAccepting: () => {},
+    /** Provided by the HTTP layer: says that this worker goes on with its own drain. */
+    noteJoinedDrain: () => {},
   },
 }).createMachine({
   id: 'lifecycle',
@@ -258,8 +270,12 @@ export const lifecycleMachine = setup({
     draining: {
       initial: 'delay',
       on: {
-        // A second signal means "now": abandon what is left.
-        'signal.received': { target: 'stopped', actions: 'abandonOnSecondSignal' },
+        'signal.received': [
+          // A cluster worker draining on its own (retired, faulted) when its replica's drain begins: it goes on.
+          { guard: 'joinsOwnDrain', actions: ['recordJoinedSignal', 'noteJoinedDrain'] },
+          // A second signal means "now": abandon what is left.
+          { target: 'stopped', actions: 'abandonOnSecondSignal' },
+        ],
         // A further fault does not: the drain deadline already bounds what is left.
         'fault.raised': { actions: 'recordFault' },
       },
